@@ -1,0 +1,5 @@
+"""The dotted event vocabulary. New names are added here, never invented at call sites."""
+
+LOGIN_SUCCESS = "auth.login.success"
+LOGIN_FAILURE = "auth.login.failure"
+LOGOUT = "auth.logout"

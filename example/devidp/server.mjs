@@ -1,0 +1,302 @@
+// Local development OpenID Connect provider for django-secure-sso.
+//
+// Built on oidc-provider (https://github.com/panva/node-oidc-provider).
+// It is meant for the example site and the end-to-end tests ONLY: it accepts
+// any password, keeps everything in memory, speaks plain http and only ever
+// listens on a loopback address.
+//
+// Configuration (environment variables):
+//   DEVIDP_PORT      TCP port (default 9000; "0" picks a free port).
+//   DEVIDP_HOST      optional, loopback address to bind (default 127.0.0.1;
+//                    anything that is not a loopback address is refused).
+//   DEVIDP_CLIENTS   JSON list of client metadata objects (client_id,
+//                    client_secret, redirect_uris, post_logout_redirect_uris,
+//                    optionally token_endpoint_auth_method, ...).
+//   DEVIDP_ACCOUNTS  optional path to a JSON file {"<login>": {claims...}}
+//                    overriding/adding claims per login name. The file is
+//                    re-read on every account lookup / claims call.
+//   DEVIDP_CONFORM_ID_TOKEN_CLAIMS  optional, "0" turns conformIdTokenClaims
+//                    off (default on, as in oidc-provider).
+//
+// When listening it prints exactly one line to stdout:
+//   {"ready": true, "issuer": "http://127.0.0.1:<port>"}
+// Everything else (including oidc-provider's notices) goes to stderr.
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+
+// oidc-provider prints its notices with console.info (stdout). stdout is
+// reserved for the single "ready" line, so route everything else to stderr.
+console.info = (...args) => console.error(...args);
+console.log = (...args) => console.error(...args);
+console.debug = (...args) => console.error(...args);
+
+function fail(message, error) {
+  process.stderr.write(`devidp: ${message}${error ? `: ${error.stack || error}` : ''}\n`);
+  process.exit(1);
+}
+
+// ---------------------------------------------------------------------------
+// Environment
+// ---------------------------------------------------------------------------
+
+function parsePort(raw) {
+  if (raw === undefined || raw === '') return 9000;
+  if (!/^\d+$/.test(raw)) fail(`DEVIDP_PORT must be an integer, got ${JSON.stringify(raw)}`);
+  const port = Number(raw);
+  if (port > 65535) fail(`DEVIDP_PORT out of range: ${port}`);
+  return port;
+}
+
+function isLoopback(host) {
+  if (net.isIPv4(host)) return host.split('.')[0] === '127';
+  if (net.isIPv6(host)) return host === '::1' || host === '0:0:0:0:0:0:0:1';
+  return false;
+}
+
+function parseHost(raw) {
+  const host = raw === undefined || raw === '' ? '127.0.0.1' : raw;
+  if (!isLoopback(host)) {
+    fail(`refusing to bind non-loopback address ${JSON.stringify(host)} (this provider accepts any password)`);
+  }
+  return host;
+}
+
+function parseClients(raw) {
+  if (raw === undefined || raw.trim() === '') return [];
+  let clients;
+  try {
+    clients = JSON.parse(raw);
+  } catch (error) {
+    fail('DEVIDP_CLIENTS is not valid JSON', error);
+  }
+  if (!Array.isArray(clients)) fail('DEVIDP_CLIENTS must be a JSON list of client metadata objects');
+  return clients.map((client, index) => {
+    if (client === null || typeof client !== 'object' || Array.isArray(client)) {
+      fail(`DEVIDP_CLIENTS[${index}] must be an object`);
+    }
+    if (typeof client.client_id !== 'string' || !client.client_id) {
+      fail(`DEVIDP_CLIENTS[${index}] needs a client_id`);
+    }
+    if (typeof client.client_secret !== 'string' || !client.client_secret) {
+      fail(`DEVIDP_CLIENTS[${index}] (${client.client_id}) needs a client_secret (confidential clients only)`);
+    }
+    return {
+      token_endpoint_auth_method: 'client_secret_basic',
+      ...client,
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+    };
+  });
+}
+
+const PORT = parsePort(process.env.DEVIDP_PORT);
+const HOST = parseHost(process.env.DEVIDP_HOST);
+const CLIENTS = parseClients(process.env.DEVIDP_CLIENTS);
+const ACCOUNTS_PATH = process.env.DEVIDP_ACCOUNTS || '';
+const CONFORM_ID_TOKEN_CLAIMS = process.env.DEVIDP_CONFORM_ID_TOKEN_CLAIMS !== '0';
+
+// ---------------------------------------------------------------------------
+// Accounts
+// ---------------------------------------------------------------------------
+
+function readAccounts() {
+  if (!ACCOUNTS_PATH) return {};
+  let text;
+  try {
+    text = fs.readFileSync(ACCOUNTS_PATH, 'utf8');
+  } catch (error) {
+    if (error.code === 'ENOENT') return {};
+    throw error;
+  }
+  if (!text.trim()) return {};
+  const accounts = JSON.parse(text);
+  if (accounts === null || typeof accounts !== 'object' || Array.isArray(accounts)) {
+    throw new TypeError(`${ACCOUNTS_PATH} must contain a JSON object`);
+  }
+  return accounts;
+}
+
+function capitalize(word) {
+  return word ? word[0].toUpperCase() + word.slice(1) : word;
+}
+
+function defaultClaims(login) {
+  const parts = login.split(/[^A-Za-z0-9]+/).filter(Boolean);
+  const givenName = capitalize(parts[0] || login);
+  const familyName = parts.length > 1 ? parts.slice(1).map(capitalize).join(' ') : 'Test';
+  return {
+    email: `${login}@example.test`,
+    email_verified: true,
+    name: `${givenName} ${familyName}`,
+    given_name: givenName,
+    family_name: familyName,
+    preferred_username: login,
+    groups: [],
+  };
+}
+
+// Defaults, overridden by the accounts file entry; a claim overridden with
+// null is removed. `sub` is always the login name.
+function claimsFor(login) {
+  const overrides = readAccounts()[login] || {};
+  const claims = { ...defaultClaims(login), ...overrides };
+  for (const [key, value] of Object.entries(claims)) {
+    if (value === null) delete claims[key];
+  }
+  claims.sub = login;
+  return claims;
+}
+
+async function findAccount(ctx, sub) {
+  if (typeof sub !== 'string' || !sub) return undefined;
+  // Read once here too so a broken accounts file shows up early.
+  claimsFor(sub);
+  return {
+    accountId: sub,
+    async claims() {
+      return claimsFor(sub);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------
+
+function signingJwk(type, options, alg) {
+  const { privateKey } = crypto.generateKeyPairSync(type, options);
+  const jwk = privateKey.export({ format: 'jwk' });
+  return { ...jwk, alg, use: 'sig', kid: `devidp-${alg.toLowerCase()}-${crypto.randomBytes(6).toString('hex')}` };
+}
+
+const JWKS = {
+  keys: [
+    // The first RS256 key is the one used for ID tokens (default alg RS256).
+    signingJwk('rsa', { modulusLength: 2048 }, 'RS256'),
+    signingJwk('ec', { namedCurve: 'P-256' }, 'ES256'),
+  ],
+};
+
+// ---------------------------------------------------------------------------
+// Provider
+// ---------------------------------------------------------------------------
+
+function configuration() {
+  return {
+    clients: CLIENTS,
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    responseTypes: ['code'],
+    jwks: JWKS,
+    cookies: {
+      keys: [crypto.randomBytes(32).toString('base64url')],
+      // Cookies are not isolated by port: the relying party on
+      // 127.0.0.1:<other port> shares the jar, so use distinctive names.
+      names: {
+        session: 'devidp_session',
+        interaction: 'devidp_interaction',
+        resume: 'devidp_interaction_resume',
+      },
+    },
+    findAccount,
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'given_name', 'family_name', 'preferred_username'],
+      groups: ['groups'],
+    },
+    scopes: ['openid', 'email', 'profile', 'groups'],
+    conformIdTokenClaims: CONFORM_ID_TOKEN_CLAIMS,
+    pkce: {
+      // S256 is the only method oidc-provider implements; require it always.
+      required: () => true,
+    },
+    features: {
+      devInteractions: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      userinfo: { enabled: true },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+    },
+    // Public clients are not configured, CORS is only needed for browser JS.
+    clientBasedCORS: () => false,
+    ttl: {
+      AccessToken: 3600,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      Interaction: 3600,
+      Session: 14 * 24 * 3600,
+      Grant: 14 * 24 * 3600,
+    },
+    renderError(ctx, out) {
+      ctx.type = 'html';
+      const rows = Object.entries(out)
+        .map(([key, value]) => `<pre><strong>${escapeHtml(key)}</strong>: ${escapeHtml(value)}</pre>`)
+        .join('');
+      ctx.body = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>devidp error</title></head><body><h1>devidp error</h1>${rows}</body></html>`;
+    },
+  };
+}
+
+function escapeHtml(value) {
+  return String(value).replace(/[&<>"']/g, (c) => ({
+    '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+  })[c]);
+}
+
+async function main() {
+  // Imported late so the console redirection above is in place first.
+  const { default: Provider } = await import('oidc-provider');
+
+  const server = http.createServer();
+  server.on('error', (error) => fail(`cannot listen on ${HOST}:${PORT}`, error));
+  await new Promise((resolve) => { server.listen(PORT, HOST, resolve); });
+
+  const { port } = server.address();
+  const hostPart = net.isIPv6(HOST) ? `[${HOST}]` : HOST;
+  const issuer = `http://${hostPart}:${port}`;
+
+  let provider;
+  try {
+    provider = new Provider(issuer, configuration());
+  } catch (error) {
+    server.close();
+    fail('invalid provider configuration', error);
+  }
+
+  for (const event of ['server_error', 'grant.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'introspection.error', 'revocation.error', 'jwks.error', 'discovery.error', 'check_session.error', 'backchannel.error']) {
+    provider.on(event, (ctx, error) => {
+      const err = error instanceof Error ? error : ctx;
+      const detail = err && err.error_description ? ` (${err.error_description})` : '';
+      process.stderr.write(`devidp: ${event}: ${err && (err.message || err)}${detail}\n`);
+      if (event === 'server_error' && err && err.stack) process.stderr.write(`${err.stack}\n`);
+    });
+  }
+
+  server.removeAllListeners('error');
+  server.on('error', (error) => process.stderr.write(`devidp: server error: ${error.stack || error}\n`));
+  server.on('request', provider.callback());
+
+  let stopping = false;
+  const stop = (signal) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`devidp: ${signal} received, shutting down\n`);
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  process.stdout.write(`${JSON.stringify({ ready: true, issuer })}\n`);
+}
+
+main().catch((error) => fail('startup failed', error));

@@ -1,0 +1,61 @@
+"""Admin for identity links, and SSO on the admin's own login and logout."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponseForbidden
+
+from secure_sso.conf import sso_settings
+from secure_sso.models import SSOIdentity
+
+
+@admin.register(SSOIdentity)
+class SSOIdentityAdmin(admin.ModelAdmin):
+    list_display = ("user", "issuer", "subject", "last_login_at")
+    search_fields = ("subject", "user__username", "issuer")
+    readonly_fields = ("user", "issuer", "subject", "claims", "created_at", "last_login_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Links are made only by a verified sign-in.
+        return False
+
+
+def sso_admin_login(login_view: Any) -> Any:
+    """Wrap ``AdminSite.login``: offer SSO beside the password form, or instead of it."""
+
+    @wraps(login_view)
+    def wrapper(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        password_login = sso_settings.ADMIN_PASSWORD_LOGIN
+        if request.method == "POST" and not password_login:
+            return HttpResponseForbidden("Password sign-in to the admin is disabled.")
+        context = {"secure_sso_password_login": password_login, **(extra_context or {})}
+        return login_view(request, extra_context=context)
+
+    return wrapper
+
+
+def sso_admin_logout(logout_view: Any) -> Any:
+    """Wrap ``AdminSite.logout``: a POST ends the provider's session too."""
+
+    @wraps(logout_view)
+    def wrapper(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        if request.method == "POST":
+            from secure_sso.views import logout_view
+
+            return logout_view(request)
+        return logout_view(request, extra_context=extra_context)
+
+    return wrapper
+
+
+def install_admin_sso(site: admin.AdminSite) -> None:
+    """Called from ``AppConfig.ready`` when ``ADMIN_SSO`` is on; idempotent."""
+    if getattr(site, "_secure_sso_installed", False):
+        return
+    site.login_template = site.login_template or "secure_sso/admin_login.html"
+    site.login = sso_admin_login(site.login)  # type: ignore[method-assign]
+    site.logout = sso_admin_logout(site.logout)  # type: ignore[method-assign]
+    site._secure_sso_installed = True  # type: ignore[attr-defined]

@@ -1,0 +1,262 @@
+"""The one place that reads the ``SECURE_SSO`` setting.
+
+Every other module asks :data:`sso_settings` so that defaults, normalisation and
+caching live here, and so that tests changing ``SECURE_SSO`` (pytest-django's
+``settings`` fixture, ``override_settings``) take effect at once through the
+``setting_changed`` receiver at the bottom of this module.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+SETTING_NAME = "SECURE_SSO"
+
+#: Documented defaults; README's settings reference mirrors this dict.
+DEFAULTS: dict[str, Any] = {
+    # The provider. ISSUER is compared exactly with the discovery document's issuer.
+    "ISSUER": "",
+    "CLIENT_ID": "",
+    "CLIENT_SECRET": "",
+    "TOKEN_ENDPOINT_AUTH_METHOD": "client_secret_basic",
+    "SCOPES": ["openid", "email", "profile"],
+    "EXTRA_AUTHORIZE_PARAMS": {},
+    # Pinned by the relying party, never taken from the provider's metadata.
+    "ID_TOKEN_ALGORITHMS": ["RS256"],
+    "CLOCK_SKEW": 60,
+    "ID_TOKEN_MAX_AGE": 600,
+    "FETCH_USERINFO": True,
+    # Users.
+    "CLAIM_MAPPING": {"email": "email", "first_name": "given_name", "last_name": "family_name"},
+    "USERNAME_CLAIMS": ["preferred_username", "nickname", "email"],
+    "CREATE_USERS": True,
+    "GROUPS_CLAIM": None,
+    "GROUP_MAP": {},
+    "STAFF_GROUPS": [],
+    "SUPERUSER_GROUPS": [],
+    # Where to go.
+    "LOGIN_REDIRECT_URL": None,
+    "LOGOUT_REDIRECT_URL": None,
+    "REDIRECT_URI": None,
+    "PROVIDER_LOGOUT": True,
+    # Admin integration.
+    "ADMIN_SSO": True,
+    "ADMIN_PASSWORD_LOGIN": True,
+    # Transport and caching.
+    "HTTP_TIMEOUT": 5.0,
+    "METADATA_TTL": 3600,
+    "JWKS_TTL": 3600,
+    "JWKS_MIN_REFRESH_INTERVAL": 60,
+    # Pending sign-ins (state, nonce, PKCE verifier).
+    "PENDING_LOGIN_TTL": 600,
+    "MAX_PENDING_LOGINS": 5,
+    # Plain http only for loopback hosts; `check --deploy` reports it as an error.
+    "DEVELOPMENT_MODE": False,
+    # Extension point.
+    "ADAPTER": "secure_sso.adapter.DefaultSSOAdapter",
+}
+
+#: Algorithms a relying party may pin. ``none`` and the HMAC family are excluded:
+#: HS* would make the client secret a signing key shared with every copy of it.
+ALLOWED_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+TOKEN_ENDPOINT_AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` points at this machine, the only place plain http is tolerated."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return host is not None and (host in LOOPBACK_HOSTS or host.startswith("127."))
+
+
+class SSOSettings:
+    """Typed, cached view of ``settings.SECURE_SSO`` merged over :data:`DEFAULTS`.
+
+    Values are read once per process (or per ``setting_changed``), so the
+    request path never parses settings.
+    """
+
+    @cached_property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, SETTING_NAME, {})
+        return dict(value) if isinstance(value, dict) else {}
+
+    def _get(self, key: str) -> Any:
+        return self.user_settings.get(key, DEFAULTS[key])
+
+    @property
+    def unknown_keys(self) -> list[str]:
+        return sorted(set(self.user_settings) - set(DEFAULTS))
+
+    @cached_property
+    def ISSUER(self) -> str:
+        return str(self._get("ISSUER") or "")
+
+    @cached_property
+    def CLIENT_ID(self) -> str:
+        return str(self._get("CLIENT_ID") or "")
+
+    @cached_property
+    def CLIENT_SECRET(self) -> str:
+        return str(self._get("CLIENT_SECRET") or "")
+
+    @cached_property
+    def TOKEN_ENDPOINT_AUTH_METHOD(self) -> str:
+        return str(self._get("TOKEN_ENDPOINT_AUTH_METHOD"))
+
+    @cached_property
+    def SCOPES(self) -> tuple[str, ...]:
+        scopes = self._get("SCOPES")
+        if isinstance(scopes, str):
+            scopes = scopes.split()
+        ordered = ["openid", *[s for s in scopes if s != "openid"]]
+        return tuple(dict.fromkeys(ordered))
+
+    @cached_property
+    def EXTRA_AUTHORIZE_PARAMS(self) -> dict[str, str]:
+        return dict(self._get("EXTRA_AUTHORIZE_PARAMS") or {})
+
+    @cached_property
+    def ID_TOKEN_ALGORITHMS(self) -> tuple[str, ...]:
+        return tuple(self._get("ID_TOKEN_ALGORITHMS"))
+
+    @cached_property
+    def CLOCK_SKEW(self) -> int:
+        return int(self._get("CLOCK_SKEW"))
+
+    @cached_property
+    def ID_TOKEN_MAX_AGE(self) -> int:
+        return int(self._get("ID_TOKEN_MAX_AGE"))
+
+    @cached_property
+    def FETCH_USERINFO(self) -> bool:
+        return bool(self._get("FETCH_USERINFO"))
+
+    @cached_property
+    def CLAIM_MAPPING(self) -> dict[str, str]:
+        return dict(self._get("CLAIM_MAPPING") or {})
+
+    @cached_property
+    def USERNAME_CLAIMS(self) -> tuple[str, ...]:
+        return tuple(self._get("USERNAME_CLAIMS") or ())
+
+    @cached_property
+    def CREATE_USERS(self) -> bool:
+        return bool(self._get("CREATE_USERS"))
+
+    @cached_property
+    def GROUPS_CLAIM(self) -> str | None:
+        return self._get("GROUPS_CLAIM") or None
+
+    @cached_property
+    def GROUP_MAP(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in (self._get("GROUP_MAP") or {}).items()}
+
+    @cached_property
+    def STAFF_GROUPS(self) -> frozenset[str]:
+        return frozenset(self._get("STAFF_GROUPS") or ())
+
+    @cached_property
+    def SUPERUSER_GROUPS(self) -> frozenset[str]:
+        return frozenset(self._get("SUPERUSER_GROUPS") or ())
+
+    @cached_property
+    def LOGIN_REDIRECT_URL(self) -> str:
+        return str(self._get("LOGIN_REDIRECT_URL") or settings.LOGIN_REDIRECT_URL or "/")
+
+    @cached_property
+    def LOGOUT_REDIRECT_URL(self) -> str:
+        return str(self._get("LOGOUT_REDIRECT_URL") or settings.LOGOUT_REDIRECT_URL or "/")
+
+    @cached_property
+    def REDIRECT_URI(self) -> str | None:
+        return self._get("REDIRECT_URI") or None
+
+    @cached_property
+    def PROVIDER_LOGOUT(self) -> bool:
+        return bool(self._get("PROVIDER_LOGOUT"))
+
+    @cached_property
+    def ADMIN_SSO(self) -> bool:
+        return bool(self._get("ADMIN_SSO"))
+
+    @cached_property
+    def ADMIN_PASSWORD_LOGIN(self) -> bool:
+        return bool(self._get("ADMIN_PASSWORD_LOGIN"))
+
+    @cached_property
+    def HTTP_TIMEOUT(self) -> float:
+        return float(self._get("HTTP_TIMEOUT"))
+
+    @cached_property
+    def METADATA_TTL(self) -> int:
+        return int(self._get("METADATA_TTL"))
+
+    @cached_property
+    def JWKS_TTL(self) -> int:
+        return int(self._get("JWKS_TTL"))
+
+    @cached_property
+    def JWKS_MIN_REFRESH_INTERVAL(self) -> int:
+        return int(self._get("JWKS_MIN_REFRESH_INTERVAL"))
+
+    @cached_property
+    def PENDING_LOGIN_TTL(self) -> int:
+        return int(self._get("PENDING_LOGIN_TTL"))
+
+    @cached_property
+    def MAX_PENDING_LOGINS(self) -> int:
+        return int(self._get("MAX_PENDING_LOGINS"))
+
+    @cached_property
+    def DEVELOPMENT_MODE(self) -> bool:
+        return bool(self._get("DEVELOPMENT_MODE"))
+
+    @cached_property
+    def ADAPTER(self) -> str:
+        return str(self._get("ADAPTER"))
+
+    @cached_property
+    def adapter_class(self) -> type:
+        return import_string(self.ADAPTER)
+
+    @property
+    def is_configured(self) -> bool:
+        return bool(self.ISSUER and self.CLIENT_ID)
+
+    @cached_property
+    def is_auth0(self) -> bool:
+        host = urlsplit(self.ISSUER).hostname or ""
+        return host == "auth0.com" or host.endswith(".auth0.com")
+
+    def allows_http(self, url: str) -> bool:
+        """Plain http is accepted only in development mode and only for loopback hosts."""
+        return self.DEVELOPMENT_MODE and is_loopback_url(url)
+
+    def reload(self) -> None:
+        for name in list(self.__dict__):
+            del self.__dict__[name]
+
+
+sso_settings = SSOSettings()
+
+
+@receiver(setting_changed)
+def _reload_sso_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting in (SETTING_NAME, "LOGIN_REDIRECT_URL", "LOGOUT_REDIRECT_URL"):
+        sso_settings.reload()
+        from secure_sso import client
+
+        client.reset_provider_cache()
