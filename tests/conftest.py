@@ -1,0 +1,59 @@
+"""Shared fixtures: the real development provider, wired to pytest-django's live server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from secure_sso import client as sso_client
+
+E2E_CLIENT_ID = "secure-sso-tests"
+E2E_CLIENT_SECRET = "e2e-secret-for-tests-only"  # noqa: S105
+
+
+@pytest.fixture(autouse=True)
+def _fresh_provider_cache() -> Iterator[None]:
+    """Each test discovers the provider anew; metadata caching is tested on purpose."""
+    sso_client.reset_provider_cache()
+    yield
+    sso_client.reset_provider_cache()
+
+
+@pytest.fixture(scope="session")
+def devidp(live_server: Any) -> Iterator[Any]:
+    """The npm ``oidc-provider`` on loopback with a confidential client for ``live_server``.
+
+    Never skips: if Node or the npm package is missing the test fails, as CI must.
+    """
+    from tests.idp import DevIdP, ensure_devidp_installed
+
+    ensure_devidp_installed()
+    base = live_server.url
+    clients = [
+        {
+            "client_id": E2E_CLIENT_ID,
+            "client_secret": E2E_CLIENT_SECRET,
+            "redirect_uris": [f"{base}/sso/callback/"],
+            "post_logout_redirect_uris": [f"{base}/"],
+        }
+    ]
+    with DevIdP(clients) as idp:
+        yield idp
+
+
+@pytest.fixture
+def sso_live(settings: Any, devidp: Any, live_server: Any) -> Any:
+    """Point ``SECURE_SSO`` at the development provider for one test."""
+    settings.SECURE_SSO = {
+        "ISSUER": devidp.issuer,
+        "CLIENT_ID": E2E_CLIENT_ID,
+        "CLIENT_SECRET": E2E_CLIENT_SECRET,
+        "SCOPES": ["openid", "email", "profile", "groups"],
+        "GROUPS_CLAIM": "groups",
+        "GROUP_MAP": {"admins": "Administrators", "staff": "Staff"},
+        "STAFF_GROUPS": ["admins"],
+        "DEVELOPMENT_MODE": True,
+    }
+    return devidp
