@@ -1,0 +1,128 @@
+"""Settings of the example site: a plain Django project that uses django-secure-sso.
+
+Everything secret or environment-specific comes from the environment:
+
+* ``OIDC_ISSUER`` (or ``AUTH0_DOMAIN``), ``OIDC_CLIENT_ID``, ``OIDC_CLIENT_SECRET``;
+* ``DATABASE_URL`` (default: ``sqlite:///db.sqlite3`` beside this project);
+* ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``;
+* ``SECURE_SSO_DEVELOPMENT=1`` to allow plain http on loopback (``check --deploy`` flags it).
+"""
+
+import os
+from pathlib import Path
+
+from csp.constants import NONCE, NONE, SELF
+
+from example.database import parse_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise RuntimeError("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for local development).")
+    SECRET_KEY = "development-only-" + "x" * 40
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "csp",
+    "secure_sso",
+    "audit",
+    "example",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "secure_sso.backends.SSOBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+ROOT_URLCONF = "example.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+WSGI_APPLICATION = "example.wsgi.application"
+
+DATABASES = {
+    "default": parse_database_url(
+        os.environ.get("DATABASE_URL", "sqlite:///db.sqlite3"), base_dir=BASE_DIR
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "/static/"
+
+LOGIN_URL = "secure_sso:login"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "/"
+
+# --- django-secure-sso -------------------------------------------------------
+_auth0_domain = os.environ.get("AUTH0_DOMAIN", "")
+SECURE_SSO = {
+    "ISSUER": os.environ.get("OIDC_ISSUER")
+    or (f"https://{_auth0_domain}/" if _auth0_domain else ""),
+    "CLIENT_ID": os.environ.get("OIDC_CLIENT_ID", ""),
+    "CLIENT_SECRET": os.environ.get("OIDC_CLIENT_SECRET", ""),
+    "SCOPES": ["openid", "email", "profile"]
+    + (["groups"] if os.environ.get("OIDC_GROUPS_SCOPE") == "1" else []),
+    "GROUPS_CLAIM": os.environ.get("OIDC_GROUPS_CLAIM", "groups"),
+    "GROUP_MAP": {"admins": "Administrators"},
+    "STAFF_GROUPS": ["admins"],
+    "DEVELOPMENT_MODE": os.environ.get("SECURE_SSO_DEVELOPMENT") == "1",
+}
+
+# Strict CSP with per-request nonces (django-csp).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+}

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from example import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("sso/", include("secure_sso.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs the example site. With no provider configured (OIDC_ISSUER / AUTH0_DOMAIN unset)
+# it also starts the local development provider (example/devidp) and wires the two.
+# Expects the virtual environment made by `make run` (or VENV=path).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+venv="${VENV:-$root/.venv}"
+py="$venv/bin/python"
+port="${EXAMPLE_PORT:-8000}"
+idp_port="${DEVIDP_PORT:-9000}"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+export DJANGO_DEBUG="${DJANGO_DEBUG:-1}"
+
+if [[ -z "${OIDC_ISSUER:-}" && -z "${AUTH0_DOMAIN:-}" ]]; then
+  echo "No OIDC_ISSUER/AUTH0_DOMAIN set: starting the local development provider on 127.0.0.1:$idp_port"
+  (cd "$here/devidp" && [[ -d node_modules/oidc-provider ]] || npm ci --prefix "$here/devidp" --no-audit --no-fund)
+  OIDC_CLIENT_ID="example-local"
+  OIDC_CLIENT_SECRET="$("$py" -c 'import secrets; print(secrets.token_urlsafe(32))')"
+  accounts="$(mktemp)"
+  # The login name "admin" gets the "admins" group, which the example maps to staff.
+  printf '{"admin": {"groups": ["admins"], "given_name": "Ada", "family_name": "Admin"}}' > "$accounts"
+  export DEVIDP_PORT="$idp_port" DEVIDP_ACCOUNTS="$accounts"
+  DEVIDP_CLIENTS="$("$py" - "$port" "$OIDC_CLIENT_ID" "$OIDC_CLIENT_SECRET" <<'PY'
+import json, sys
+port, cid, secret = sys.argv[1:]
+hosts = ["127.0.0.1", "localhost"]
+print(json.dumps([{
+    "client_id": cid,
+    "client_secret": secret,
+    "redirect_uris": [f"http://{h}:{port}/sso/callback/" for h in hosts],
+    "post_logout_redirect_uris": [f"http://{h}:{port}/" for h in hosts],
+}]))
+PY
+)"
+  export DEVIDP_CLIENTS
+  ready_file="$(mktemp)"
+  node "$here/devidp/server.mjs" > "$ready_file" &
+  pids+=($!)
+  for _ in $(seq 300); do
+    grep -q '"ready"' "$ready_file" && break
+    kill -0 "${pids[-1]}" 2>/dev/null || { echo "development provider failed to start" >&2; exit 1; }
+    sleep 0.1
+  done
+  grep -q '"ready"' "$ready_file" || { echo "development provider did not start" >&2; exit 1; }
+  echo "Development provider ready: $(head -n1 "$ready_file")"
+  export OIDC_ISSUER="http://127.0.0.1:$idp_port" OIDC_CLIENT_ID OIDC_CLIENT_SECRET
+  export SECURE_SSO_DEVELOPMENT=1 OIDC_GROUPS_SCOPE=1
+fi
+
+cd "$here"
+"$py" manage.py migrate --no-input
+echo
+echo "Example site: http://127.0.0.1:$port/  (sign in with any login name; 'admin' is staff)"
+"$py" manage.py runserver "127.0.0.1:$port"
