@@ -64,14 +64,22 @@ def consume_at_time(session: Any, state: Any, *, now: float, ttl: int) -> Pendin
     Raises:
         CallbackTampered: ``state`` is missing, unknown, already used or expired.
     """
-    if not isinstance(state, str) or not state or len(state) > MAX_STATE_LENGTH:
+    if (
+        not isinstance(state, str)
+        or not state
+        or len(state) > MAX_STATE_LENGTH
+        # Ours are ASCII; hmac.compare_digest raises TypeError on non-ASCII str.
+        or not state.isascii()
+    ):
         raise CallbackTampered("state missing or malformed", code="state_missing")
     entries = _entries(session)
     found = None
     kept = []
     for entry in entries:
         # SECURITY: constant-time comparison of each stored state.
-        if found is None and hmac.compare_digest(str(entry.get("state", "")), state):
+        if found is None and hmac.compare_digest(
+            str(entry.get("state", "")).encode("utf-8", "surrogatepass"), state.encode("ascii")
+        ):
             found = entry
         else:
             kept.append(entry)

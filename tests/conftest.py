@@ -57,3 +57,25 @@ def sso_live(settings: Any, devidp: Any, live_server: Any) -> Any:
         "DEVELOPMENT_MODE": True,
     }
     return devidp
+
+
+# --- End-to-end tests never skip -------------------------------------------------
+_skipped_e2e: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "e2e" in report.keywords:
+        _skipped_e2e.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped end-to-end test fails the run: a missing dependency must be seen."""
+    if _skipped_e2e:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _skipped_e2e:
+        terminalreporter.write_line(
+            "FAILED: end-to-end tests were skipped: " + ", ".join(_skipped_e2e), red=True
+        )
