@@ -130,7 +130,7 @@ def check_claims_at_time(
     token_nonce = claims.get("nonce")
     # SECURITY: constant-time compare; a missing nonce fails like a wrong one.
     if not isinstance(token_nonce, str) or not hmac.compare_digest(
-        token_nonce.encode(), nonce.encode()
+        token_nonce.encode("utf-8", "surrogatepass"), nonce.encode("utf-8", "surrogatepass")
     ):
         raise _fail("id_token_nonce_invalid", "nonce mismatch")
 
