@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,17 +20,41 @@ _JWT = re.compile(r"^[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*$")
 MAX_DEPTH = 6
 
 
+def _looks_like_jwt(value: str) -> bool:
+    """Three base64url segments whose first decodes to a JSON object, as a JOSE header does.
+
+    The header test keeps dotted names such as ``secure_sso.backends.SSOBackend`` or
+    ``jonathan.smithson.jr`` (same shape) readable in the audit trail.
+    """
+    if not _JWT.match(value):
+        return False
+    head = value.split(".", 1)[0]
+    try:
+        decoded = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
+    except (ValueError, binascii.Error):
+        return False
+    return decoded.lstrip().startswith(b"{")
+
+
+def is_secret_name(name: Any) -> bool:
+    """``Authorization``, ``HTTP_AUTHORIZATION``, ``id-token`` and ``ID_TOKEN`` alike."""
+    key = str(name).lower().replace("-", "_")
+    if key.startswith("http_"):
+        key = key[5:]
+    return key in SECRET_NAMES
+
+
 def redact(value: Any, *, depth: int = 0) -> Any:
     """A copy of ``value`` with secret-named keys and token-shaped strings replaced."""
     if depth > MAX_DEPTH:
         return REDACTED
     if isinstance(value, Mapping):
         return {
-            str(k): REDACTED if str(k).lower() in SECRET_NAMES else redact(v, depth=depth + 1)
+            str(k): REDACTED if is_secret_name(k) else redact(v, depth=depth + 1)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple | set | frozenset):
         return [redact(v, depth=depth + 1) for v in value]
-    if isinstance(value, str) and _JWT.match(value):
+    if isinstance(value, str) and _looks_like_jwt(value):
         return REDACTED
     return value

@@ -43,9 +43,11 @@ def sso_admin_logout(logout_view: Any) -> Any:
     @wraps(logout_view)
     def wrapper(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         if request.method == "POST":
-            from secure_sso.views import logout_view
+            # Aliased: importing it as ``logout_view`` would make that name local
+            # to the whole wrapper and break the GET branch (UnboundLocalError).
+            from secure_sso.views import logout_view as sso_logout_view
 
-            return logout_view(request)
+            return sso_logout_view(request)
         return logout_view(request, extra_context=extra_context)
 
     return wrapper

@@ -59,6 +59,13 @@ E013_HINT = (
     "Add 'django.contrib.sessions.middleware.SessionMiddleware' and "
     "'django.contrib.auth.middleware.AuthenticationMiddleware' to MIDDLEWARE."
 )
+E014 = "SECURE_SSO['{key}'] must be a list of provider group names."
+E014_HINT = (
+    "E.g. ['admins']. A bare string would be read as a set of single characters, "
+    "granting the flag to members of any one-letter group."
+)
+E015 = "SECURE_SSO['GROUPS_CLAIM'] must be a claim name (a string) or None."
+E015_HINT = "E.g. 'groups', or Auth0's namespaced 'https://example.com/groups'."
 W001 = "SECURE_SSO has unknown keys: {keys}."
 W001_HINT = "Check the spelling against README's settings reference; unknown keys are ignored."
 W002 = "SECURE_SSO group rules are set but SECURE_SSO['GROUPS_CLAIM'] is not."
@@ -176,6 +183,16 @@ def check_groups(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         isinstance(k, str) and isinstance(v, str) and v for k, v in group_map.items()
     ):
         errors.append(Error(E012, hint=E012_HINT, id="secure_sso.E012"))
+    for key in ("STAFF_GROUPS", "SUPERUSER_GROUPS"):
+        value = _user_value(key)
+        if value is not None and (
+            not isinstance(value, list | tuple | set | frozenset)
+            or not all(isinstance(g, str) and g for g in value)
+        ):
+            errors.append(Error(E014.format(key=key), hint=E014_HINT, id="secure_sso.E014"))
+    claim = _user_value("GROUPS_CLAIM")
+    if claim is not None and (not isinstance(claim, str) or not claim):
+        errors.append(Error(E015, hint=E015_HINT, id="secure_sso.E015"))
     rules = group_map or _user_value("STAFF_GROUPS") or _user_value("SUPERUSER_GROUPS")
     if rules and not _user_value("GROUPS_CLAIM"):
         errors.append(Warning(W002, hint=W002_HINT, id="secure_sso.W002"))

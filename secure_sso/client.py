@@ -137,6 +137,8 @@ class _Cache:
         self.lock = threading.Lock()
         self.metadata: tuple[str, ProviderMetadata, float] | None = None
         self.jwks: tuple[str, KeySet, float] | None = None
+        #: When an unknown ``kid`` last forced a JWKS fetch (the refetch rate limit).
+        self.jwks_forced_at: float | None = None
 
 
 _cache = _Cache()
@@ -147,6 +149,7 @@ def reset_provider_cache() -> None:
     with _cache.lock:
         _cache.metadata = None
         _cache.jwks = None
+        _cache.jwks_forced_at = None
 
 
 def _get_json(url: str, *, headers: dict[str, str] | None = None) -> Any:
@@ -180,6 +183,12 @@ def get_metadata(*, now: float | None = None) -> ProviderMetadata:
     issuer = sso_settings.ISSUER
     if not sso_settings.is_configured:
         raise ConfigurationError("SECURE_SSO ISSUER/CLIENT_ID not set")
+    # SECURITY: discovery over plain http could be rewritten in transit, endpoints and
+    # all; only a loopback issuer in DEVELOPMENT_MODE may use it.
+    if not issuer.startswith("https://") and not (
+        issuer.startswith("http://") and sso_settings.allows_http(issuer)
+    ):
+        raise ConfigurationError("SECURE_SSO ISSUER is not an https URL")
     now = time.time() if now is None else now
     cached = _cache.metadata
     if cached and cached[0] == issuer and now - cached[2] < sso_settings.METADATA_TTL:
@@ -195,14 +204,20 @@ def get_key_set(force_refresh: bool = False, *, now: float | None = None) -> Key
     jwks_uri = get_metadata().jwks_uri
     now = time.time() if now is None else now
     cached = _cache.jwks
-    if cached and cached[0] == jwks_uri:
-        age = now - cached[2]
-        fresh = age < sso_settings.JWKS_TTL
-        if fresh and (not force_refresh or age < sso_settings.JWKS_MIN_REFRESH_INTERVAL):
+    if cached and cached[0] == jwks_uri and now - cached[2] < sso_settings.JWKS_TTL:
+        if not force_refresh:
+            return cached[1]
+        # The interval counts from the last *forced* fetch, not the last fetch: a key
+        # rotated just after a routine fetch is still picked up, while a flood of
+        # unknown kids costs at most one request per interval.
+        forced_at = _cache.jwks_forced_at
+        if forced_at is not None and now - forced_at < sso_settings.JWKS_MIN_REFRESH_INTERVAL:
             return cached[1]
     key_set = parse_jwks(_get_json(jwks_uri))
     with _cache.lock:
         _cache.jwks = (jwks_uri, key_set, now)
+        if force_refresh:
+            _cache.jwks_forced_at = now
     return key_set
 
 

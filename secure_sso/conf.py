@@ -158,19 +158,28 @@ class SSOSettings:
 
     @cached_property
     def GROUPS_CLAIM(self) -> str | None:
-        return self._get("GROUPS_CLAIM") or None
+        value = self._get("GROUPS_CLAIM")
+        return value if isinstance(value, str) and value else None
 
     @cached_property
     def GROUP_MAP(self) -> dict[str, str]:
         return {str(k): str(v) for k, v in (self._get("GROUP_MAP") or {}).items()}
 
+    def _group_names(self, key: str) -> frozenset[str]:
+        # SECURITY: fail closed. A bare string would otherwise become a set of letters
+        # (secure_sso.E014 reports it at start-up).
+        value = self._get(key)
+        if not isinstance(value, list | tuple | set | frozenset):
+            return frozenset()
+        return frozenset(g for g in value if isinstance(g, str) and g)
+
     @cached_property
     def STAFF_GROUPS(self) -> frozenset[str]:
-        return frozenset(self._get("STAFF_GROUPS") or ())
+        return self._group_names("STAFF_GROUPS")
 
     @cached_property
     def SUPERUSER_GROUPS(self) -> frozenset[str]:
-        return frozenset(self._get("SUPERUSER_GROUPS") or ())
+        return self._group_names("SUPERUSER_GROUPS")
 
     @cached_property
     def LOGIN_REDIRECT_URL(self) -> str:

@@ -17,6 +17,7 @@ from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
+from secure_sso.conf import ALLOWED_ALGORITHMS
 from secure_sso.exceptions import InvalidIDToken
 
 #: Largest ID token accepted, a cheap bound before any parsing.
@@ -41,6 +42,45 @@ def _numeric_claim(claims: Mapping[str, Any], name: str) -> int:
     return int(value)
 
 
+#: Key type (and curve) each pinnable algorithm needs, to pick a key when ``kid`` is absent.
+_ALG_KEYS: dict[str, tuple[str, frozenset[str] | None]] = {
+    **{f"{f}{n}": ("RSA", None) for f in ("RS", "PS") for n in (256, 384, 512)},
+    "ES256": ("EC", frozenset({"P-256"})),
+    "ES384": ("EC", frozenset({"P-384"})),
+    "ES512": ("EC", frozenset({"P-521"})),
+    "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"})),
+}
+
+
+def _key_resolver(key_set: KeySet) -> Callable[[Any], Any]:
+    """joserfc key callback: by ``kid`` when the header has one, else the only fitting key.
+
+    OpenID Connect Core 10.1 lets a provider omit ``kid`` when its JWKS holds one key
+    usable for the algorithm (other key types may sit beside it); with several
+    candidates the choice is ambiguous and the token is refused.
+    """
+
+    def resolve(obj: Any) -> Any:
+        header = obj.headers()
+        if header.get("kid"):
+            return key_set
+        kty, curves = _ALG_KEYS.get(str(header.get("alg")), ("", None))
+        candidates = [
+            key
+            for key in key_set.keys
+            if key.key_type == kty
+            and (curves is None or key.get("crv") in curves)
+            and key.get("alg") in (None, header.get("alg"))
+        ]
+        if len(candidates) > 1:
+            raise _fail("id_token_kid_ambiguous", "no kid and several candidate keys")
+        if not candidates:
+            raise InvalidKeyIdError("no key fits the algorithm")
+        return candidates[0]
+
+    return resolve
+
+
 def verify_signature(
     token: str,
     key_set: KeySet,
@@ -50,8 +90,9 @@ def verify_signature(
 
     Raises:
         InvalidIDToken: with ``code`` ``id_token_unknown_kid`` when no key matches the
-            header's ``kid`` (the caller may refresh its JWKS once), otherwise
-            ``id_token_signature_invalid``.
+            header's ``kid`` (the caller may refresh its JWKS once),
+            ``id_token_kid_ambiguous`` when the header has no ``kid`` and several keys
+            fit its algorithm, otherwise ``id_token_signature_invalid``.
     """
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise _fail("id_token_malformed", "missing, empty or oversized id_token")
@@ -59,9 +100,14 @@ def verify_signature(
         raise _fail("id_token_malformed", "id_token is not a compact JWS")
     # SECURITY: the algorithm allow-list is the relying party's pin, never the
     # provider's metadata; the registry refuses `none` and anything else unlisted.
-    registry = JWSRegistry(algorithms=list(algorithms))
+    # `none` and HS* are dropped even if they slipped into the settings: system
+    # checks do not run under WSGI.
+    algorithms = [a for a in algorithms if a in ALLOWED_ALGORITHMS]
+    if not algorithms:
+        raise _fail("id_token_signature_invalid", "no allowed algorithm pinned")
+    registry = JWSRegistry(algorithms=algorithms)
     try:
-        decoded = jwt.decode(token, key_set, registry=registry)
+        decoded = jwt.decode(token, _key_resolver(key_set), registry=registry)
     except JoseError as exc:
         code = (
             "id_token_unknown_kid"

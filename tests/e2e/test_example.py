@@ -66,7 +66,7 @@ def example_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_sign_in_and_out_of_the_example(example_site: str) -> None:
-    """Sign-in through the local provider lands on /dashboard/ naming the user; sign-out goes home."""
+    """Signing in through the local provider lands on /dashboard/; signing out goes home."""
     session = requests.Session()
     home = session.get(example_site + "/")
     assert "You are not signed in." in home.text
