@@ -5,8 +5,8 @@ for the authorization URL, PKCE and the token request, with what Authlib 1.9 lea
 open closed here:
 
 * the discovery document is validated and its ``issuer`` must equal ``SECURE_SSO["ISSUER"]``;
-* Authlib never sees the raw metadata, so the provider cannot change client behaviour
-  (algorithms, auth method, PKCE method) through it;
+* Authlib is given endpoints, never the metadata URL, so the provider cannot change
+  client behaviour (algorithms, auth method, PKCE method) through its metadata;
 * metadata and JWKS are cached with a TTL, JWKS refreshed at most every
   ``JWKS_MIN_REFRESH_INTERVAL`` seconds on an unknown ``kid``;
 * every HTTP call has a timeout, follows no redirect and reads a bounded body;
@@ -221,19 +221,14 @@ def get_key_set(force_refresh: bool = False, *, now: float | None = None) -> Key
     return key_set
 
 
-class PinnedOAuth2App(DjangoOAuth2App):
-    """Authlib's Django client with every value from our validated configuration.
+def get_oauth_app(metadata: ProviderMetadata) -> DjangoOAuth2App:
+    """Authlib's client, given endpoints and never a metadata URL.
 
-    ``load_server_metadata`` returns nothing so Authlib never feeds provider
-    metadata into the OAuth client's keyword arguments.
+    SECURITY: without ``server_metadata_url`` Authlib neither fetches nor applies the
+    provider's metadata, so nothing the provider publishes reaches the OAuth client's
+    options (auth method, PKCE method, algorithms).
     """
-
-    def load_server_metadata(self) -> dict[str, Any]:
-        return {}
-
-
-def get_oauth_app(metadata: ProviderMetadata) -> PinnedOAuth2App:
-    return PinnedOAuth2App(
+    return DjangoOAuth2App(
         DjangoIntegration("secure_sso"),
         name="secure_sso",
         client_id=sso_settings.CLIENT_ID,

@@ -38,6 +38,18 @@ class TestSignIn:
         page = session.get(f"{live_server.url}/dashboard/")
         assert page.text.startswith("dashboard: alice")
 
+    def test_session_key_rotated_at_sign_in(self, sso_live, live_server):
+        """The session that started the sign-in is not the one that is signed in (fixation)."""
+        session = requests.Session()
+        back = login_via_devidp(session, start(session, live_server), "olga")
+        before = session.cookies.get("sessionid")
+        session.get(back.headers["Location"], allow_redirects=False)
+        after = session.cookies.get("sessionid")
+        assert before and after and before != after
+        for cookie, expected in ((before, "home: anonymous"), (after, "home: olga")):
+            page = requests.get(f"{live_server.url}/", headers={"Cookie": f"sessionid={cookie}"})
+            assert page.text == expected
+
     def test_authorization_request_pins_pkce_state_nonce(self, sso_live, live_server):
         """The provider is asked for code flow with S256 PKCE, state and nonce."""
         query = parse_qs(urlsplit(start(requests.Session(), live_server)).query)
