@@ -47,7 +47,9 @@ class TestSignIn:
         after = session.cookies.get("sessionid")
         assert before and after and before != after
         for cookie, expected in ((before, "home: anonymous"), (after, "home: olga")):
-            page = requests.get(f"{live_server.url}/", headers={"Cookie": f"sessionid={cookie}"})
+            page = requests.get(
+                f"{live_server.url}/", headers={"Cookie": f"sessionid={cookie}"}, timeout=10
+            )
             assert page.text == expected
 
     def test_authorization_request_pins_pkce_state_nonce(self, sso_live, live_server):
