@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.shortcuts import resolve_url
 from django.utils.module_loading import import_string
 
 SETTING_NAME = "SECURE_SSO"
@@ -183,11 +184,12 @@ class SSOSettings:
 
     @cached_property
     def LOGIN_REDIRECT_URL(self) -> str:
-        return str(self._get("LOGIN_REDIRECT_URL") or settings.LOGIN_REDIRECT_URL or "/")
+        # Like Django's own setting, a URL name is accepted; resolved once, on first use.
+        return resolve_url(self._get("LOGIN_REDIRECT_URL") or settings.LOGIN_REDIRECT_URL or "/")
 
     @cached_property
     def LOGOUT_REDIRECT_URL(self) -> str:
-        return str(self._get("LOGOUT_REDIRECT_URL") or settings.LOGOUT_REDIRECT_URL or "/")
+        return resolve_url(self._get("LOGOUT_REDIRECT_URL") or settings.LOGOUT_REDIRECT_URL or "/")
 
     @cached_property
     def REDIRECT_URI(self) -> str | None:

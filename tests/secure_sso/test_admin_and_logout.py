@@ -128,3 +128,14 @@ class TestLogoutView:
         assert response.headers["Location"] == "/"
         assert "_auth_user_id" not in client.session
         assert "no-store" in response.headers["Cache-Control"]
+
+
+class TestLandingPages:
+    def test_url_names_are_resolved(self, settings: Any) -> None:
+        """LOGIN_REDIRECT_URL / LOGOUT_REDIRECT_URL may be URL names, as in Django."""
+        from secure_sso.conf import sso_settings
+
+        settings.LOGIN_REDIRECT_URL = "dashboard"
+        configure(settings, LOGOUT_REDIRECT_URL="home")
+        assert sso_settings.LOGIN_REDIRECT_URL == "/dashboard/"
+        assert sso_settings.LOGOUT_REDIRECT_URL == "/"
