@@ -7,7 +7,12 @@ from typing import Any
 from django.dispatch import receiver
 
 from audit import events, record
-from secure_sso.signals import sso_logged_out, sso_login_failed, sso_login_succeeded
+from secure_sso.signals import (
+    session_ended,
+    sso_logged_out,
+    sso_login_failed,
+    sso_login_succeeded,
+)
 
 
 def _client(request: Any) -> dict[str, Any]:
@@ -40,3 +45,13 @@ def on_logout(sender: Any, request: Any, user: Any, provider_logout: bool, **kwa
     name = user.get_username() if user is not None and user.is_authenticated else None
     record(events.LOGOUT, outcome="success", user=name, provider_logout=provider_logout,
            **_client(request))
+
+
+@receiver(session_ended, dispatch_uid="audit.session_ended")
+def on_session_ended(sender: Any, request: Any, event: str, reason: str, username: str | None,
+                     **kwargs: Any) -> None:
+    name = {
+        "session.binding_mismatch": events.SESSION_BINDING_MISMATCH,
+        "session.expired": events.SESSION_EXPIRED,
+    }.get(event, event)
+    record(name, outcome="failure", reason=reason, user=username, **_client(request))

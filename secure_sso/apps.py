@@ -8,8 +8,12 @@ class SecureSSOConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
         from secure_sso import checks  # noqa: F401  registers the system checks
         from secure_sso.conf import sso_settings
+
+        user_logged_in.connect(_start_guarded_session, dispatch_uid="secure_sso.sessions.start")
 
         if sso_settings.ADMIN_SSO and self.apps.is_installed("django.contrib.admin"):
             from django.contrib import admin
@@ -17,3 +21,11 @@ class SecureSSOConfig(AppConfig):
             from secure_sso.admin import install_admin_sso
 
             install_admin_sso(admin.site)
+
+
+def _start_guarded_session(sender: object, request: object, user: object, **kwargs: object) -> None:
+    """Every login, SSO or password, gets timestamps and a browser binding."""
+    if request is not None and hasattr(request, "session"):
+        from secure_sso import sessions
+
+        sessions.start(request, user)  # type: ignore[arg-type]

@@ -62,6 +62,24 @@ DEFAULTS: dict[str, Any] = {
     "DEVELOPMENT_MODE": False,
     # Extension point.
     "ADAPTER": "secure_sso.adapter.DefaultSSOAdapter",
+    # Transport (TransportMiddleware).
+    "HTTPS_REDIRECT": True,
+    "HSTS_SECONDS": 31_536_000,
+    "HSTS_INCLUDE_SUBDOMAINS": True,
+    "HSTS_PRELOAD": False,
+    "JS_READABLE_COOKIES": [],
+    "COOKIE_SAMESITE": "Lax",
+    "REFERRER_POLICY": "same-origin",
+    "CROSS_ORIGIN_OPENER_POLICY": "same-origin",
+    "PERMISSIONS_POLICY": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+    # Sessions (SessionGuardMiddleware).
+    "SESSION_BINDING": True,
+    "BINDING_FINGERPRINT": True,
+    "BINDING_COOKIE_NAME": "secure_sso_binding",
+    "SESSION_IDLE_TIMEOUT": 1800,
+    "SESSION_ABSOLUTE_TIMEOUT": 43_200,
+    # Content Security Policy (CSPMiddleware): directives added to the package's policy.
+    "CSP": {},
 }
 
 #: Algorithms a relying party may pin. ``none`` and the HMAC family are excluded:
@@ -240,6 +258,85 @@ class SSOSettings:
         return str(self._get("ADAPTER"))
 
     @cached_property
+    def HTTPS_REDIRECT(self) -> bool:
+        return bool(self._get("HTTPS_REDIRECT"))
+
+    @cached_property
+    def hsts_header(self) -> str | None:
+        """The whole ``Strict-Transport-Security`` value, built once."""
+        seconds = int(self._get("HSTS_SECONDS") or 0)
+        if seconds <= 0:
+            return None
+        value = f"max-age={seconds}"
+        if self._get("HSTS_INCLUDE_SUBDOMAINS"):
+            value += "; includeSubDomains"
+        if self._get("HSTS_PRELOAD"):
+            value += "; preload"
+        return value
+
+    @cached_property
+    def JS_READABLE_COOKIES(self) -> frozenset[str]:
+        return frozenset(self._get("JS_READABLE_COOKIES") or ())
+
+    @cached_property
+    def COOKIE_SAMESITE(self) -> str:
+        return str(self._get("COOKIE_SAMESITE"))
+
+    @cached_property
+    def security_headers(self) -> tuple[tuple[str, str], ...]:
+        """Headers set (if the view did not) on every response."""
+        headers = [
+            ("X-Content-Type-Options", "nosniff"),
+            ("X-Frame-Options", "DENY"),
+            ("Referrer-Policy", self._get("REFERRER_POLICY")),
+            ("Cross-Origin-Opener-Policy", self._get("CROSS_ORIGIN_OPENER_POLICY")),
+            ("Permissions-Policy", self._get("PERMISSIONS_POLICY")),
+        ]
+        return tuple((name, str(value)) for name, value in headers if value)
+
+    @cached_property
+    def SESSION_BINDING(self) -> bool:
+        return bool(self._get("SESSION_BINDING"))
+
+    @cached_property
+    def BINDING_FINGERPRINT(self) -> bool:
+        return bool(self._get("BINDING_FINGERPRINT"))
+
+    @cached_property
+    def BINDING_COOKIE_NAME(self) -> str:
+        return str(self._get("BINDING_COOKIE_NAME"))
+
+    @cached_property
+    def SESSION_IDLE_TIMEOUT(self) -> int:
+        return int(self._get("SESSION_IDLE_TIMEOUT") or 0)
+
+    @cached_property
+    def SESSION_ABSOLUTE_TIMEOUT(self) -> int:
+        return int(self._get("SESSION_ABSOLUTE_TIMEOUT") or 0)
+
+    @cached_property
+    def CSP(self) -> dict[str, Any]:
+        value = self._get("CSP")
+        return dict(value) if isinstance(value, dict) else {}
+
+    @cached_property
+    def csp_policy(self) -> dict[str, Any] | None:
+        """The package's CSP directives, or ``None`` when the project sets its own policy."""
+        if getattr(settings, "CONTENT_SECURITY_POLICY", None):
+            return None
+        from secure_sso.csp import package_policy
+
+        return package_policy()
+
+    @cached_property
+    def session_cookie_name(self) -> str:
+        return str(settings.SESSION_COOKIE_NAME)
+
+    @cached_property
+    def login_url(self) -> str:
+        return resolve_url(settings.LOGIN_URL)
+
+    @cached_property
     def adapter_class(self) -> type:
         return import_string(self.ADAPTER)
 
@@ -264,9 +361,15 @@ class SSOSettings:
 sso_settings = SSOSettings()
 
 
+_WATCHED_SETTINGS = frozenset(
+    {SETTING_NAME, "LOGIN_REDIRECT_URL", "LOGOUT_REDIRECT_URL", "LOGIN_URL",
+     "CONTENT_SECURITY_POLICY", "SESSION_COOKIE_NAME"}
+)
+
+
 @receiver(setting_changed)
 def _reload_sso_settings(*, setting: str, **kwargs: Any) -> None:
-    if setting in (SETTING_NAME, "LOGIN_REDIRECT_URL", "LOGOUT_REDIRECT_URL"):
+    if setting in _WATCHED_SETTINGS:
         sso_settings.reload()
         from secure_sso import client
 

@@ -8,6 +8,7 @@ directly, and :func:`verify_id_token_at_time` makes the clock a parameter.
 from __future__ import annotations
 
 import hmac
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -22,6 +23,8 @@ from secure_sso.exceptions import InvalidIDToken
 
 #: Largest ID token accepted, a cheap bound before any parsing.
 MAX_TOKEN_LENGTH = 16_384
+#: Timestamps beyond the year 9999 are malformed, not merely far away.
+MAX_TIMESTAMP = 253_402_300_799
 
 
 def _fail(code: str, detail: str) -> InvalidIDToken:
@@ -37,7 +40,14 @@ def _string_claim(claims: Mapping[str, Any], name: str) -> str:
 
 def _numeric_claim(claims: Mapping[str, Any], name: str) -> int:
     value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # JSON parsers accept Infinity, NaN and integers of any size; refuse all three here
+    # rather than let int() or float arithmetic raise later.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+        or abs(value) > MAX_TIMESTAMP
+    ):
         raise _fail(f"id_token_{name}_invalid", f"'{name}' missing or not a number")
     return int(value)
 

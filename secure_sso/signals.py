@@ -14,3 +14,7 @@ from django.dispatch import Signal
 sso_login_succeeded = Signal()
 sso_login_failed = Signal()
 sso_logged_out = Signal()
+
+#: ``session_ended(sender, request, event, reason, username)``: a guarded session was ended
+#: by the package (``session.binding_mismatch`` or ``session.expired``).
+session_ended = Signal()

@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from secure_sso import client as sso_client
 
+# CI runs the same examples every time (a red CI is reproducible); local runs explore.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None, print_blob=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
 E2E_CLIENT_ID = "secure-sso-tests"
 E2E_CLIENT_SECRET = "e2e-secret-for-tests-only"  # noqa: S105
+
+
+@pytest.fixture
+def client() -> Any:
+    """The Django test client as a loopback browser, which development mode lets use http.
+
+    Tests of https enforcement build their own clients for other hosts.
+    """
+    from django.test import Client
+
+    return Client(SERVER_NAME="localhost")
+
+
+@pytest.fixture
+def async_client() -> Any:
+    from django.test import AsyncClient
+
+    return AsyncClient(SERVER_NAME="localhost")
 
 
 @pytest.fixture(autouse=True)

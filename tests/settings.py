@@ -15,14 +15,16 @@ INSTALLED_APPS = [
     "tests.site",
 ]
 MIDDLEWARE = [
+    "secure_sso.middleware.TransportMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "secure_sso.middleware.SessionGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "secure_sso.middleware.CSPMiddleware",
 ]
 AUTHENTICATION_BACKENDS = [
     "secure_sso.backends.SSOBackend",

@@ -46,9 +46,12 @@ class TestSignIn:
         session.get(back.headers["Location"], allow_redirects=False)
         after = session.cookies.get("sessionid")
         assert before and after and before != after
+        binding = session.cookies.get("secure_sso_binding")
         for cookie, expected in ((before, "home: anonymous"), (after, "home: olga")):
             page = requests.get(
-                f"{live_server.url}/", headers={"Cookie": f"sessionid={cookie}"}, timeout=10
+                f"{live_server.url}/",
+                headers={"Cookie": f"sessionid={cookie}; secure_sso_binding={binding}"},
+                timeout=10,
             )
             assert page.text == expected
 

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 
 from secure_sso import client
 from secure_sso.client import ProviderMetadata
+from secure_sso.testing import force_login
 
 
 def metadata(issuer: str, end_session: str | None) -> ProviderMetadata:
@@ -103,8 +104,7 @@ class TestAdminLogin:
 class TestLogoutView:
     def test_get_only_asks(self, client: Any) -> None:
         """GET /sso/logout/ shows a form and signs nobody out (no CSRF-able sign-out)."""
-        user = get_user_model().objects.create_user("u")
-        client.force_login(user)
+        force_login(client, get_user_model().objects.create_user("u"))
         page = client.get("/sso/logout/")
         assert page.status_code == 200
         assert b'method="post"' in page.content
@@ -114,15 +114,14 @@ class TestLogoutView:
         """A cross-site POST without the CSRF token does not sign out."""
         from django.test import Client
 
-        browser = Client(enforce_csrf_checks=True)
-        user = get_user_model().objects.create_user("v")
-        browser.force_login(user)
+        browser = Client(enforce_csrf_checks=True, SERVER_NAME="localhost")
+        force_login(browser, get_user_model().objects.create_user("v"))
         assert browser.post("/sso/logout/").status_code == 403
         assert "_auth_user_id" in browser.session
 
     def test_local_user_post_goes_to_landing_page(self, client: Any) -> None:
         """A user who did not sign in through SSO is logged out locally, no provider trip."""
-        client.force_login(get_user_model().objects.create_user("w"))
+        force_login(client, get_user_model().objects.create_user("w"))
         response = client.post("/sso/logout/")
         assert response.status_code == 302
         assert response.headers["Location"] == "/"

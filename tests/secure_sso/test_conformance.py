@@ -979,7 +979,7 @@ def test_http_issuer_refused_outside_development_mode(client, op, configure):
     """DEVELOPMENT_MODE is off and the issuer and its endpoints are http; the RP must refuse."""
     configure(DEVELOPMENT_MODE=False)
     with capture_logs() as logs:
-        response = client.get(LOGIN_URL)
+        response = client.get(LOGIN_URL, secure=True)
     assert_refused(client, Attempt(response, logs), status=503, reason="not_configured")
     assert SESSION_PENDING_KEY not in client.session
     assert op.requests_log == []
@@ -994,7 +994,7 @@ def test_http_issuer_with_https_endpoints_refused_outside_development_mode(
                  "end_session_endpoint"):
         op.metadata[name] = op.metadata[name].replace("http://", "https://")
     with capture_logs() as logs:
-        response = client.get(LOGIN_URL)
+        response = client.get(LOGIN_URL, secure=True)
     assert_refused(client, Attempt(response, logs), status=503, reason="not_configured")
     # Plain-http discovery could be rewritten in transit: it must not even be fetched.
     assert op.requests_log == []
@@ -1092,7 +1092,7 @@ def test_callback_without_pending_login(client, op):
 
 def test_callback_state_from_another_browser(client, op):
     """The state belongs to another browser's sign-in (login CSRF); the RP must refuse it."""
-    other = Client()
+    other = Client(SERVER_NAME="localhost")
     login = start(other)
     attempt = callback(client, op.callback_params(login.state))
     assert_refused(client, attempt, status=400, reason="state_mismatch")

@@ -1,0 +1,231 @@
+"""The hardening middleware, in the order they go in ``MIDDLEWARE``.
+
+``TransportMiddleware`` (first)
+    https only (GET/HEAD redirected, other methods refused), HSTS, flags on every
+    cookie, and the security headers.
+``SessionGuardMiddleware`` (after ``AuthenticationMiddleware``)
+    browser binding, idle and absolute lifetimes, key rotation on privilege change.
+``CSPMiddleware`` (anywhere; django-csp's, with the package's strict default policy)
+
+Each follows Django's sync-and-async pattern. Settings come from :data:`sso_settings`,
+parsed once and cached (and refreshed on ``setting_changed``, so ``override_settings``
+works on a running server); the request path only reads attributes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
+from csp.middleware import PolicyParts
+from django.http import (
+    HttpRequest,
+    HttpResponseBase,
+    HttpResponsePermanentRedirect,
+    HttpResponseRedirect,
+)
+from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import urlencode
+
+from secure_sso import binding, sessions
+from secure_sso.conf import is_loopback_url, sso_settings
+
+GetResponse = Callable[[HttpRequest], Any]
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+class _Base:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        response = self.process_request(request)
+        if response is None:
+            response = self.get_response(request)
+        return self.process_response(request, response)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        response = await self.aprocess_request(request)
+        if response is None:
+            response = await self.get_response(request)
+        return self.process_response(request, response)
+
+    def process_request(self, request: HttpRequest) -> HttpResponseBase | None:
+        return None
+
+    async def aprocess_request(self, request: HttpRequest) -> HttpResponseBase | None:
+        return self.process_request(request)
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        return response
+
+
+def _plain_http_allowed(request: HttpRequest) -> bool:
+    """Only the development mode, only for a loopback host."""
+    return sso_settings.DEVELOPMENT_MODE and is_loopback_url(f"http://{request.get_host()}/")
+
+
+class TransportMiddleware(_Base):
+    """https only, HSTS, hardened cookies and security headers on every response."""
+
+    def process_request(self, request: HttpRequest) -> HttpResponseBase | None:
+        # request.is_secure() honours SECURE_PROXY_SSL_HEADER and nothing else.
+        if (
+            not sso_settings.HTTPS_REDIRECT
+            or request.is_secure()
+            or _plain_http_allowed(request)
+        ):
+            return None
+        if request.method in SAFE_METHODS:
+            return HttpResponsePermanentRedirect(
+                f"https://{request.get_host()}{request.get_full_path()}"
+            )
+        # SECURITY: a POST over http has already crossed the network in clear; refuse it
+        # rather than redirect and invite the browser to send it again.
+        return render(request, "secure_sso/https_required.html", status=403)
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        secure = request.is_secure()
+        hsts = sso_settings.hsts_header
+        if secure and hsts:
+            response.headers.setdefault("Strict-Transport-Security", hsts)
+        for name, value in sso_settings.security_headers:
+            response.headers.setdefault(name, value)
+        if response.cookies:
+            harden_cookies(response, secure=secure or not _plain_http_allowed(request))
+        return response
+
+
+def harden_cookies(response: HttpResponseBase, *, secure: bool) -> None:
+    """Secure, HttpOnly (unless listed in ``JS_READABLE_COOKIES``) and a SameSite on every cookie.
+
+    SECURITY: every cookie, whoever set it. ``secure`` is false only for plain http in
+    development mode on loopback, where a browser would drop a Secure cookie.
+    """
+    js_readable = sso_settings.JS_READABLE_COOKIES
+    samesite = sso_settings.COOKIE_SAMESITE
+    for name, morsel in response.cookies.items():
+        if secure:
+            morsel["secure"] = True
+        if name not in js_readable:
+            morsel["httponly"] = True
+        if not morsel["samesite"]:
+            morsel["samesite"] = samesite
+
+
+class SessionGuardMiddleware(_Base):
+    """Binds each signed-in session to its browser and ends it when idle or too old."""
+
+    @staticmethod
+    def binding_cookie_name(request: HttpRequest) -> str:
+        # __Host- keeps the cookie on this exact origin (no Domain, Path=/, Secure).
+        name = sso_settings.BINDING_COOKIE_NAME
+        return f"__Host-{name}" if request.is_secure() else name
+
+    def process_request(self, request: HttpRequest) -> HttpResponseBase | None:
+        if sso_settings.session_cookie_name not in request.COOKIES:
+            return None  # no session: nothing to guard, and no session load
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        session = request.session
+        now = time.time()
+        if sessions.SESSION_CREATED_KEY not in session:
+            # An authenticated session that never went through start(): created before
+            # the package was installed, or by a path that bypassed login().
+            return self.refuse(request, "session.binding_mismatch", "unbound_session")
+        if sso_settings.SESSION_BINDING and not binding.binding_matches(
+            session.get(sessions.SESSION_BINDING_KEY),
+            request.COOKIES.get(self.binding_cookie_name(request)),
+            sessions.fingerprint(request),
+        ):
+            return self.refuse(request, "session.binding_mismatch", "binding_mismatch")
+        idle = sso_settings.SESSION_IDLE_TIMEOUT
+        reason = binding.expiry_reason_at_time(
+            created_at=session.get(sessions.SESSION_CREATED_KEY),
+            last_seen=session.get(sessions.SESSION_LAST_SEEN_KEY),
+            now=now,
+            idle=idle,
+            absolute=sso_settings.SESSION_ABSOLUTE_TIMEOUT,
+        )
+        if reason:
+            sessions.end(request, event="session.expired", reason=reason)
+            return None  # continue signed out; login_required views send them to sign in
+        if session.get(sessions.SESSION_PRIVILEGE_KEY) != sessions.privilege(user):
+            # Rights granted or removed since the last request: new key, new binding.
+            sessions.rotate(request)
+        # Writing the session costs a query; a tenth of the idle timeout (at most a
+        # minute) is precise enough.
+        touch_every = max(1, min(60, idle // 10)) if idle else 60
+        if now - session.get(sessions.SESSION_LAST_SEEN_KEY, 0) >= touch_every:
+            session[sessions.SESSION_LAST_SEEN_KEY] = now
+        return None
+
+    async def aprocess_request(self, request: HttpRequest) -> HttpResponseBase | None:
+        if sso_settings.session_cookie_name not in request.COOKIES:
+            return None
+        return await sync_to_async(self.process_request)(request)
+
+    def refuse(self, request: HttpRequest, event: str, reason: str) -> HttpResponseBase:
+        """Flush, audit, and send the person to sign in again (GET) or refuse (others)."""
+        sessions.end(request, event=event, reason=reason)
+        if request.method in SAFE_METHODS:
+            response: HttpResponseBase = HttpResponseRedirect(
+                f"{sso_settings.login_url}?{urlencode({'next': request.get_full_path()})}"
+            )
+        else:
+            response = render(request, "secure_sso/session_ended.html", status=403)
+        add_never_cache_headers(response)
+        return response
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        secret = getattr(request, sessions.NEW_BINDING_ATTR, None)
+        if secret:
+            response.set_cookie(
+                self.binding_cookie_name(request),
+                secret,
+                max_age=sso_settings.SESSION_ABSOLUTE_TIMEOUT or None,
+                path="/",
+                secure=request.is_secure(),
+                httponly=True,
+                samesite="Lax",
+            )
+        return response
+
+
+class CSPMiddleware(DjangoCSPMiddleware):
+    """django-csp with the package's strict policy when the project sets none.
+
+    With ``CONTENT_SECURITY_POLICY`` unset, the policy is :func:`secure_sso.csp.package_policy`
+    (strict default plus ``SECURE_SSO["CSP"]``); per-view ``@csp_update``/``@csp_replace``
+    decorators keep working.
+    """
+
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if not report_only and parts.config is None:
+            parts.config = sso_settings.csp_policy
+        return parts
+
+
+__all__ = ["CSPMiddleware", "SessionGuardMiddleware", "TransportMiddleware"]

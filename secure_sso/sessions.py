@@ -1,0 +1,70 @@
+"""Starting, rotating and ending guarded sessions: the stateful side of :mod:`binding`.
+
+:func:`start` runs at every login (``user_logged_in``), password logins included, so
+every authenticated session carries its timestamps and browser binding.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.http import HttpRequest
+
+from secure_sso import binding
+from secure_sso.conf import sso_settings
+from secure_sso.signals import session_ended
+
+SESSION_CREATED_KEY = "_secure_sso_created"
+SESSION_LAST_SEEN_KEY = "_secure_sso_seen"
+SESSION_BINDING_KEY = "_secure_sso_binding"
+SESSION_PRIVILEGE_KEY = "_secure_sso_priv"
+#: Attribute on the request carrying a new binding secret to the middleware's response.
+NEW_BINDING_ATTR = "_secure_sso_new_binding"
+
+
+def fingerprint(request: HttpRequest) -> str:
+    if not sso_settings.BINDING_FINGERPRINT:
+        return ""
+    return binding.user_agent_family(request.headers.get("User-Agent", ""))
+
+
+def privilege(user: Any) -> list[bool]:
+    return [bool(getattr(user, "is_staff", False)), bool(getattr(user, "is_superuser", False))]
+
+
+def bind(request: HttpRequest) -> None:
+    """Give the session a fresh binding secret; the middleware sets its cookie on the way out."""
+    secret = binding.new_binding_secret()
+    request.session[SESSION_BINDING_KEY] = binding.binding_digest(secret, fingerprint(request))
+    setattr(request, NEW_BINDING_ATTR, secret)
+
+
+def start(request: HttpRequest, user: Any, *, now: float | None = None) -> None:
+    """Stamp and bind a session that just signed in (``login()`` already rotated its key)."""
+    now = time.time() if now is None else now
+    request.session[SESSION_CREATED_KEY] = now
+    request.session[SESSION_LAST_SEEN_KEY] = now
+    request.session[SESSION_PRIVILEGE_KEY] = privilege(user)
+    bind(request)
+
+
+def rotate(request: HttpRequest) -> None:
+    """New session key and new binding, keeping the data: call at every privilege change."""
+    request.session.cycle_key()
+    bind(request)
+    user = getattr(request, "user", None)
+    if user is not None:
+        request.session[SESSION_PRIVILEGE_KEY] = privilege(user)
+
+
+def end(request: HttpRequest, *, event: str, reason: str) -> None:
+    """Flush the session and tell observers (the audit app) why."""
+    user = getattr(request, "user", None)
+    username = user.get_username() if user is not None and user.is_authenticated else None
+    request.session.flush()
+    if user is not None:
+        from django.contrib.auth.models import AnonymousUser
+
+        request.user = AnonymousUser()
+    session_ended.send(sender=end, request=request, event=event, reason=reason, username=username)
