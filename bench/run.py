@@ -81,6 +81,46 @@ def main() -> None:
     settings_dict = {"HTTP_TIMEOUT": 5.0}
     report("settings read (cached)", lambda: sso_settings.HTTP_TIMEOUT,
            lambda: settings_dict["HTTP_TIMEOUT"], 200000)
+    bench_request_stack()
+
+
+PLAIN_STACK = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+
+def bench_request_stack() -> None:
+    """One authenticated GET through the whole stack: plain Django vs the hardened list."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client, override_settings
+
+    from secure_sso.testing import force_login
+
+    call_command("migrate", verbosity=0, interactive=False)
+    user = get_user_model().objects.create_user("bench")
+    from django.conf import settings
+
+    hardened = list(settings.MIDDLEWARE)
+
+    def make(stack: list[str]) -> Client:
+        with override_settings(MIDDLEWARE=stack):
+            browser = Client(SERVER_NAME="localhost")
+            force_login(browser, user)
+            assert browser.get("/dashboard/").status_code == 200
+        return browser
+
+    plain_client, hardened_client = make(PLAIN_STACK), make(hardened)
+
+    # Each client loaded its middleware chain at its first request, inside make().
+    report("authenticated GET: hardened vs plain", lambda: hardened_client.get("/dashboard/"),
+           lambda: plain_client.get("/dashboard/"), 300)
 
 
 if __name__ == "__main__":
