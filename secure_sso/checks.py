@@ -5,21 +5,35 @@ Every id is listed in README's "System checks" table with its fix.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.utils.module_loading import import_string
 
 from secure_sso.conf import (
     ALLOWED_ALGORITHMS,
     DEFAULTS,
     TOKEN_ENDPOINT_AUTH_METHODS,
+    is_loopback_host,
     is_loopback_url,
     sso_settings,
 )
+from secure_sso.csp import package_policy, provider_origin
 
 BACKEND = "secure_sso.backends.SSOBackend"
+TRANSPORT_MIDDLEWARE = "secure_sso.middleware.TransportMiddleware"
+SESSION_GUARD_MIDDLEWARE = "secure_sso.middleware.SessionGuardMiddleware"
+CSP_MIDDLEWARE = "secure_sso.middleware.CSPMiddleware"
+DJANGO_CSP_MIDDLEWARE = "csp.middleware.CSPMiddleware"
+SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+CSRF_MIDDLEWARE = "django.middleware.csrf.CsrfViewMiddleware"
+AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+ONE_YEAR = 31_536_000
+#: RFC 6265 cookie-name = RFC 7230 token.
+COOKIE_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 E001 = "SECURE_SSO['ISSUER'] is not set."
 E001_HINT = (
@@ -72,10 +86,124 @@ W002 = "SECURE_SSO group rules are set but SECURE_SSO['GROUPS_CLAIM'] is not."
 W002_HINT = "Set GROUPS_CLAIM to the claim that carries groups, e.g. 'groups'."
 W003 = "Signed-cookie sessions keep the ID token and claims in the browser and cannot be revoked."
 W003_HINT = "Use a server-side SESSION_ENGINE such as 'django.contrib.sessions.backends.db'."
+E016 = (
+    "secure_sso.middleware.TransportMiddleware is {problem}: cookies set by the middleware "
+    "listed before it leave without its Secure/HttpOnly/SameSite flags."
+)
+E016_HINT = (
+    f"Put '{TRANSPORT_MIDDLEWARE}' first in MIDDLEWARE, at least before SessionMiddleware "
+    "and CsrfViewMiddleware."
+)
+E017 = (
+    "secure_sso.middleware.SessionGuardMiddleware is {problem}: sessions are not bound to "
+    "the browser and never time out."
+)
+E017_HINT = (
+    f"Put '{SESSION_GUARD_MIDDLEWARE}' in MIDDLEWARE right after "
+    "'django.contrib.auth.middleware.AuthenticationMiddleware'."
+)
+E018 = (
+    "SECURE_SSO['DEVELOPMENT_MODE'] and DEBUG are on while ALLOWED_HOSTS admits "
+    "non-loopback hosts ({hosts}): a development configuration is reachable from the network."
+)
+E018_HINT = (
+    "Keep DEVELOPMENT_MODE and DEBUG for loopback only (ALLOWED_HOSTS = ['127.0.0.1', "
+    "'localhost']); production settings turn both off."
+)
+E019 = "{setting} = {name!r} has the {prefix} prefix but {problems}: browsers drop the cookie."
+E019_HINT = (
+    "A '__Host-' cookie needs {prefix_setting}_SECURE = True, no {prefix_setting}_DOMAIN and "
+    "{prefix_setting}_PATH = '/'; a '__Secure-' cookie needs {prefix_setting}_SECURE = True. "
+    "Fix those settings or drop the prefix."
+)
+E020 = "SECURE_SSO['COOKIE_SAMESITE'] must be 'Lax' or 'Strict'."
+E020_HINT = (
+    "Use 'Lax' (default). 'None' would send every cookie on cross-site requests and is refused."
+)
+E021 = "SECURE_SSO['JS_READABLE_COOKIES'] must be a list of cookie names."
+E021_HINT = "E.g. ['csrftoken']; a bare string would be read as a set of single characters."
+E022 = "SECURE_SSO['JS_READABLE_COOKIES'] lists {names}: script could read (and leak) it."
+E022_HINT = (
+    "Remove the session and binding cookies from JS_READABLE_COOKIES; they must stay HttpOnly."
+)
+E023 = "SECURE_SSO['{key}'] must be a non-negative integer (seconds)."
+E023_HINT = "Use a whole number of seconds; 0 disables it (see README's settings reference)."
+E024 = "SECURE_SSO['BINDING_COOKIE_NAME'] = {name!r} is not a usable cookie name."
+E024_HINT = (
+    "Use letters, digits and !#$%&'*+-.^_`|~ only, without a '__Host-'/'__Secure-' prefix "
+    "(added on https), and different from SESSION_COOKIE_NAME and CSRF_COOKIE_NAME; "
+    "e.g. 'secure_sso_binding'."
+)
+W004 = "No Content-Security-Policy is sent."
+W004_HINT = (
+    f"Add '{CSP_MIDDLEWARE}' to MIDDLEWARE: it sends the package's strict policy (or your "
+    "CONTENT_SECURITY_POLICY). django-csp's own middleware sends nothing without "
+    "CONTENT_SECURITY_POLICY."
+)
+W005 = (
+    "The Content-Security-Policy's form-action does not allow the provider ({origin}): "
+    "the browser would block sign-out's redirect to the provider."
+)
+W005_HINT = (
+    "Add {origin!r} to CONTENT_SECURITY_POLICY['DIRECTIVES']['form-action'], or start from "
+    "secure_sso.csp.package_policy()."
+)
+W006 = "The Content-Security-Policy has no frame-ancestors directive: pages may be framed."
+W006_HINT = (
+    "Add 'frame-ancestors': [NONE] (from csp.constants) to the policy's DIRECTIVES, or start "
+    "from secure_sso.csp.package_policy()."
+)
+W007 = "SECURE_SSO['HTTPS_REDIRECT'] is off: plain-http requests are served."
+W007_HINT = (
+    "Remove HTTPS_REDIRECT = False. Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER "
+    "so requests that arrived over https are recognised."
+)
+W008 = "SECURE_SSO['HSTS_SECONDS'] is {seconds}: less than a year of Strict-Transport-Security."
+W008_HINT = f"Use at least {ONE_YEAR} (one year, the default)."
+W009 = "SECURE_SSO['SESSION_BINDING'] is off: a stolen session cookie works in any browser."
+W009_HINT = "Remove SESSION_BINDING = False."
+W010 = (
+    "The session cookie is SameSite=Strict: browsers do not send it on the provider's redirect "
+    "back, so the callback cannot find the pending sign-in."
+)
+W010_HINT = (
+    "Use SESSION_COOKIE_SAMESITE = 'Lax' (Django's default); CSRF protection still applies."
+)
+W011 = (
+    "SECURE_SSO['SESSION_IDLE_TIMEOUT'] ({idle}) is longer than "
+    "SECURE_SSO['SESSION_ABSOLUTE_TIMEOUT'] ({absolute}): the idle limit never applies."
+)
+W011_HINT = "Make the idle timeout shorter than the absolute one (defaults: 1800 and 43200)."
+W012 = "SECURE_SSO['{key}'] is 0: sessions never end on that limit."
+W012_HINT = "Remove the 0; the defaults are 1800 (idle) and 43200 (absolute) seconds."
 
 
 def _user_value(key: str) -> Any:
     return sso_settings.user_settings.get(key, DEFAULTS[key])
+
+
+def _middleware_index(path: str) -> int | None:
+    """Position in MIDDLEWARE of ``path`` or of a subclass of it, ``None`` if absent."""
+    try:
+        wanted = import_string(path)
+    except ImportError:
+        wanted = None
+    for index, entry in enumerate(settings.MIDDLEWARE):
+        if entry == path:
+            return index
+        if wanted is None:
+            continue
+        try:
+            candidate = import_string(entry)
+        except ImportError:
+            continue
+        if isinstance(candidate, type) and issubclass(candidate, wanted):
+            return index
+    return None
+
+
+def _is_non_negative_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _is_https_or_dev(url: Any) -> bool:
@@ -219,3 +347,238 @@ def check_development_mode(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if _user_value("DEVELOPMENT_MODE"):
         return [Error(E010, hint=E010_HINT, id="secure_sso.E010")]
     return []
+
+
+@register(Tags.security)
+def check_transport_middleware(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    transport = _middleware_index(TRANSPORT_MIDDLEWARE)
+    if transport is None:
+        problem = "not in MIDDLEWARE"
+    else:
+        later = [(_middleware_index(p), p) for p in (SESSION_MIDDLEWARE, CSRF_MIDDLEWARE)]
+        before = [p.rsplit(".", 1)[1] for i, p in later if i is not None and i < transport]
+        if not before:
+            return []
+        problem = f"listed after {' and '.join(before)}"
+    return [Error(E016.format(problem=problem), hint=E016_HINT, id="secure_sso.E016")]
+
+
+@register(Tags.security)
+def check_session_guard_middleware(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    guard = _middleware_index(SESSION_GUARD_MIDDLEWARE)
+    if guard is None:
+        problem = "not in MIDDLEWARE"
+    else:
+        auth = _middleware_index(AUTH_MIDDLEWARE)
+        if auth is None or auth < guard:
+            return []  # a missing AuthenticationMiddleware is E013
+        problem = "listed before AuthenticationMiddleware (it would see no user)"
+    return [Error(E017.format(problem=problem), hint=E017_HINT, id="secure_sso.E017")]
+
+
+def _effective_csp() -> dict[str, Any] | None:
+    """The directives the installed CSP middleware sends; ``None`` when it sends no policy."""
+    project = getattr(settings, "CONTENT_SECURITY_POLICY", None)
+    if project:
+        directives = project.get("DIRECTIVES", {}) if isinstance(project, dict) else {}
+        return dict(directives) if isinstance(directives, dict) else {}
+    if _middleware_index(CSP_MIDDLEWARE) is not None:
+        return package_policy()
+    return None
+
+
+def _sources(value: Any) -> list[str]:
+    if value is None or value is False:
+        return []
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list | tuple | set | frozenset):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+_HOST_SOURCE = re.compile(
+    r"(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?P<host>\*|(?:\*\.)?[^:/*]+)"
+    r"(?::(?P<port>[0-9]+|\*))?(?:/.*)?"
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _source_allows(source: str, origin: str) -> bool:
+    """Whether a CSP source expression admits ``origin`` (paths are ignored after redirects)."""
+    parts = urlsplit(origin)
+    scheme, host = parts.scheme, (parts.hostname or "")
+    port = parts.port or _DEFAULT_PORTS.get(scheme)
+    source = source.lower()
+    if source == "*":
+        return scheme in _DEFAULT_PORTS
+    if source.endswith(":") and "/" not in source:  # scheme-source; http: also admits https
+        return source[:-1] == scheme or (source == "http:" and scheme == "https")
+    match = _HOST_SOURCE.fullmatch(source)
+    if not match or source.startswith("'"):
+        return False
+    src_scheme = match["scheme"]
+    if src_scheme and not (src_scheme == scheme or (src_scheme == "http" and scheme == "https")):
+        return False
+    src_host = match["host"]
+    if src_host != "*" and not (
+        src_host == host
+        or (src_host.startswith("*.") and host.endswith(src_host[1:]))
+    ):
+        return False
+    src_port = match["port"]
+    if src_port == "*":
+        return True
+    if src_port:
+        return int(src_port) == port
+    return port == _DEFAULT_PORTS.get(scheme)
+
+
+@register(Tags.security)
+def check_csp(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    installed = (
+        _middleware_index(CSP_MIDDLEWARE) is not None
+        or _middleware_index(DJANGO_CSP_MIDDLEWARE) is not None
+    )
+    policy = _effective_csp() if installed else None
+    if policy is None:
+        return [Warning(W004, hint=W004_HINT, id="secure_sso.W004")]
+    warnings: list[Any] = []
+    issuer = _user_value("ISSUER")
+    origin = provider_origin(issuer) if _is_https_or_dev(issuer) else None
+    form_action = policy.get("form-action")
+    if (
+        origin
+        and _user_value("PROVIDER_LOGOUT")
+        and form_action not in (None, False)
+        and not any(_source_allows(s, origin) for s in _sources(form_action))
+    ):
+        warnings.append(Warning(W005.format(origin=origin), hint=W005_HINT.format(origin=origin),
+                                id="secure_sso.W005"))
+    if not _sources(policy.get("frame-ancestors")):
+        warnings.append(Warning(W006, hint=W006_HINT, id="secure_sso.W006"))
+    return warnings
+
+
+@register(Tags.security)
+def check_development_exposure(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    if not (_user_value("DEVELOPMENT_MODE") and settings.DEBUG):
+        return []
+    exposed = [
+        host
+        for host in settings.ALLOWED_HOSTS
+        if not (isinstance(host, str) and is_loopback_host(host.strip()))
+    ]
+    if not exposed:
+        return []
+    hosts = ", ".join(repr(h) for h in exposed)
+    return [Error(E018.format(hosts=hosts), hint=E018_HINT, id="secure_sso.E018")]
+
+
+@register(Tags.security)
+def check_cookie_prefixes(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    errors: list[Any] = []
+    cookies = ["SESSION_COOKIE"] + ([] if settings.CSRF_USE_SESSIONS else ["CSRF_COOKIE"])
+    for prefix_setting in cookies:
+        name = getattr(settings, f"{prefix_setting}_NAME")
+        if not isinstance(name, str):
+            continue
+        problems: list[str] = []
+        if name.lower().startswith("__host-"):
+            prefix = "__Host-"
+            if getattr(settings, f"{prefix_setting}_DOMAIN"):
+                problems.append(f"{prefix_setting}_DOMAIN is set")
+            if getattr(settings, f"{prefix_setting}_PATH") != "/":
+                problems.append(f"{prefix_setting}_PATH is not '/'")
+        elif name.lower().startswith("__secure-"):
+            prefix = "__Secure-"
+        else:
+            continue
+        if not getattr(settings, f"{prefix_setting}_SECURE"):
+            problems.append(f"{prefix_setting}_SECURE is False")
+        if problems:
+            errors.append(Error(
+                E019.format(setting=f"{prefix_setting}_NAME", name=name, prefix=prefix,
+                            problems=", ".join(problems)),
+                hint=E019_HINT.format(prefix_setting=prefix_setting),
+                id="secure_sso.E019",
+            ))
+    return errors
+
+
+@register(Tags.security)
+def check_samesite(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    messages: list[Any] = []
+    fallback = _user_value("COOKIE_SAMESITE")
+    if fallback not in ("Lax", "Strict"):
+        messages.append(Error(E020, hint=E020_HINT, id="secure_sso.E020"))
+    # Django sets the session cookie's SameSite itself; the middleware's fallback applies
+    # only when SESSION_COOKIE_SAMESITE is False/None.
+    session = settings.SESSION_COOKIE_SAMESITE or fallback
+    if isinstance(session, str) and session.lower() == "strict":
+        messages.append(Warning(W010, hint=W010_HINT, id="secure_sso.W010"))
+    return messages
+
+
+@register(Tags.security)
+def check_js_readable_cookies(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    names = _user_value("JS_READABLE_COOKIES")
+    if not isinstance(names, list | tuple | set | frozenset) or not all(
+        isinstance(n, str) and n for n in names
+    ):
+        return [Error(E021, hint=E021_HINT, id="secure_sso.E021")]
+    binding = _user_value("BINDING_COOKIE_NAME")
+    protected = {settings.SESSION_COOKIE_NAME, binding, f"__Host-{binding}"}
+    exposed = sorted(set(names) & protected)
+    if exposed:
+        listed = ", ".join(repr(n) for n in exposed)
+        return [Error(E022.format(names=listed), hint=E022_HINT, id="secure_sso.E022")]
+    return []
+
+
+@register(Tags.security)
+def check_binding_cookie_name(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    name = _user_value("BINDING_COOKIE_NAME")
+    if (
+        isinstance(name, str)
+        and COOKIE_TOKEN.fullmatch(name)
+        and not name.lower().startswith(("__host-", "__secure-"))
+        and name not in {settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME}
+    ):
+        return []
+    return [Error(E024.format(name=name), hint=E024_HINT, id="secure_sso.E024")]
+
+
+@register(Tags.security)
+def check_hardening_numbers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    messages: list[Any] = []
+    for key in ("HSTS_SECONDS", "SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT"):
+        if not _is_non_negative_int(_user_value(key)):
+            messages.append(Error(E023.format(key=key), hint=E023_HINT, id="secure_sso.E023"))
+    idle, absolute = _user_value("SESSION_IDLE_TIMEOUT"), _user_value("SESSION_ABSOLUTE_TIMEOUT")
+    if _is_non_negative_int(idle) and _is_non_negative_int(absolute) and 0 < absolute < idle:
+        messages.append(Warning(W011.format(idle=idle, absolute=absolute), hint=W011_HINT,
+                                id="secure_sso.W011"))
+    return messages
+
+
+@register(Tags.security, deploy=True)
+def check_transport_deploy(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    messages: list[Any] = []
+    if not _user_value("HTTPS_REDIRECT"):
+        messages.append(Warning(W007, hint=W007_HINT, id="secure_sso.W007"))
+    seconds = _user_value("HSTS_SECONDS")
+    if _is_non_negative_int(seconds) and seconds < ONE_YEAR:
+        messages.append(Warning(W008.format(seconds=seconds), hint=W008_HINT, id="secure_sso.W008"))
+    return messages
+
+
+@register(Tags.security, deploy=True)
+def check_sessions_deploy(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    messages: list[Any] = []
+    if not _user_value("SESSION_BINDING"):
+        messages.append(Warning(W009, hint=W009_HINT, id="secure_sso.W009"))
+    for key in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT"):
+        if _user_value(key) == 0 and not isinstance(_user_value(key), bool):
+            messages.append(Warning(W012.format(key=key), hint=W012_HINT, id="secure_sso.W012"))
+    return messages

@@ -8,6 +8,7 @@ caching live here, and so that tests changing ``SECURE_SSO`` (pytest-django's
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,7 +89,19 @@ ALLOWED_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 TOKEN_ENDPOINT_AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """``localhost``, ``*.localhost`` or a loopback IP literal; never a name like ``127.evil``."""
+    if not host:
+        return False
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def is_loopback_url(url: str) -> bool:
@@ -97,7 +110,7 @@ def is_loopback_url(url: str) -> bool:
         host = urlsplit(url).hostname
     except ValueError:
         return False
-    return host is not None and (host in LOOPBACK_HOSTS or host.startswith("127."))
+    return is_loopback_host(host)
 
 
 class SSOSettings:

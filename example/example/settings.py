@@ -5,13 +5,16 @@ Everything secret or environment-specific comes from the environment:
 * ``OIDC_ISSUER`` (or ``AUTH0_DOMAIN``), ``OIDC_CLIENT_ID``, ``OIDC_CLIENT_SECRET``;
 * ``DATABASE_URL`` (default: ``sqlite:///db.sqlite3`` beside this project);
 * ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``;
-* ``SECURE_SSO_DEVELOPMENT=1`` to allow plain http on loopback (``check --deploy`` flags it).
+* ``SECURE_SSO_DEVELOPMENT=1`` to allow plain http on loopback (``check --deploy`` flags it);
+  it defaults to ``DJANGO_DEBUG``, so ``make run`` works over http with any provider;
+* ``DJANGO_SECURE_PROXY_SSL_HEADER=1`` when a TLS-terminating proxy sets ``X-Forwarded-Proto``.
+
+Without ``DJANGO_DEBUG=1`` this is the production configuration: https only, HSTS, Secure
+cookies, and ``python manage.py check --deploy`` reports nothing (tests/test_example_deploy.py).
 """
 
 import os
 from pathlib import Path
-
-from csp.constants import NONCE, NONE, SELF
 
 from example.database import parse_database_url
 
@@ -39,14 +42,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "secure_sso.middleware.TransportMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "secure_sso.middleware.SessionGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "secure_sso.middleware.CSPMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -97,28 +102,33 @@ SECURE_SSO = {
     "GROUPS_CLAIM": os.environ.get("OIDC_GROUPS_CLAIM", "groups"),
     "GROUP_MAP": {"admins": "Administrators"},
     "STAFF_GROUPS": ["admins"],
-    "DEVELOPMENT_MODE": os.environ.get("SECURE_SSO_DEVELOPMENT") == "1",
+    # Plain http on loopback only; on by default with DJANGO_DEBUG=1 (`make run`).
+    "DEVELOPMENT_MODE": os.environ.get("SECURE_SSO_DEVELOPMENT", "1" if DEBUG else "0") == "1",
+    # Sent by TransportMiddleware; kept equal to Django's SECURE_HSTS_* below.
+    "HSTS_SECONDS": 31_536_000,
+    "HSTS_INCLUDE_SUBDOMAINS": True,
+    "HSTS_PRELOAD": not DEBUG,
 }
-
-# Strict CSP with per-request nonces (django-csp).
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": [SELF],
-        "script-src": [SELF, NONCE],
-        "style-src": [SELF, NONCE],
-        "img-src": [SELF, "data:"],
-        "frame-ancestors": [NONE],
-        "base-uri": [NONE],
-        "object-src": [NONE],
-    }
-}
+# The Content-Security-Policy is the package's (secure_sso.middleware.CSPMiddleware): nonce-based
+# scripts and styles, no framing, forms only to this site and the provider.
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_SAMESITE = "Lax"  # Strict would lose the session on the provider's redirect back
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Production (no DJANGO_DEBUG=1): https only. TransportMiddleware already redirects, sends HSTS
+# and marks every cookie Secure; Django's own settings say the same so `check --deploy` agrees.
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_SSL_REDIRECT = not DEBUG
+SECURE_HSTS_SECONDS = 0 if DEBUG else SECURE_SSO["HSTS_SECONDS"]
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_SSO["HSTS_INCLUDE_SUBDOMAINS"]
+# `preload` asks browsers to hard-code https for the domain and its subdomains: submit the
+# domain to hstspreload.org only when every subdomain serves https.
+SECURE_HSTS_PRELOAD = SECURE_SSO["HSTS_PRELOAD"]
+if os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
     "version": 1,
