@@ -7,6 +7,7 @@ decisions are testable directly and with hypothesis.
 from __future__ import annotations
 
 import hmac
+import math
 import re
 import secrets
 
@@ -64,12 +65,20 @@ def expiry_reason_at_time(
     *, created_at: object, last_seen: object, now: float, idle: int, absolute: int
 ) -> str | None:
     """``"idle"``, ``"absolute"`` or ``None``; unreadable timestamps count as expired."""
-    if isinstance(created_at, bool) or not isinstance(created_at, int | float):
+    if not _is_timestamp(created_at):
         return "absolute"
-    if isinstance(last_seen, bool) or not isinstance(last_seen, int | float):
+    if not _is_timestamp(last_seen):
         return "idle"
     if absolute and now - created_at >= absolute:
         return "absolute"
     if idle and now - last_seen >= idle:
         return "idle"
     return None
+
+
+def _is_timestamp(value: object) -> bool:
+    # SECURITY: NaN and infinities compare false with every limit, so such a session
+    # would never expire; they count as unreadable.
+    return (
+        not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+    )

@@ -80,6 +80,11 @@ E014_HINT = (
 )
 E015 = "SECURE_SSO['GROUPS_CLAIM'] must be a claim name (a string) or None."
 E015_HINT = "E.g. 'groups', or Auth0's namespaced 'https://example.com/groups'."
+W013 = (
+    "SECURE_SSO['{key}'] is {ours!r} but Django's SecurityMiddleware sends {django_setting} = "
+    "{theirs!r} first, so the package's value never reaches the browser."
+)
+W013_HINT = "Set {django_setting} = {ours!r} (or to None to let the package send it)."
 W001 = "SECURE_SSO has unknown keys: {keys}."
 W001_HINT = "Check the spelling against README's settings reference; unknown keys are ignored."
 W002 = "SECURE_SSO group rules are set but SECURE_SSO['GROUPS_CLAIM'] is not."
@@ -582,3 +587,22 @@ def check_sessions_deploy(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         if _user_value(key) == 0 and not isinstance(_user_value(key), bool):
             messages.append(Warning(W012.format(key=key), hint=W012_HINT, id="secure_sso.W012"))
     return messages
+
+
+@register(Tags.security)
+def check_header_overlap(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Django's SecurityMiddleware runs inside TransportMiddleware and sets these first."""
+    if "django.middleware.security.SecurityMiddleware" not in settings.MIDDLEWARE:
+        return []
+    warnings = []
+    for key, django_setting in (
+        ("REFERRER_POLICY", "SECURE_REFERRER_POLICY"),
+        ("CROSS_ORIGIN_OPENER_POLICY", "SECURE_CROSS_ORIGIN_OPENER_POLICY"),
+    ):
+        ours = _user_value(key)
+        theirs = getattr(settings, django_setting, None)
+        if ours and theirs and ours != theirs:
+            fields = {"key": key, "ours": ours, "theirs": theirs, "django_setting": django_setting}
+            message, hint = W013.format(**fields), W013_HINT.format(**fields)
+            warnings.append(Warning(message, hint=hint, id="secure_sso.W013"))
+    return warnings

@@ -342,6 +342,16 @@ class SSOSettings:
         return package_policy()
 
     @cached_property
+    def csp_fallback(self) -> bool:
+        """Whether pages answered before the CSP middleware ran still need the package policy."""
+        from secure_sso.middleware import CSPMiddleware
+
+        return self.csp_policy is not None and any(
+            isinstance(path, str) and path.rsplit(".", 1)[-1] == CSPMiddleware.__name__
+            for path in settings.MIDDLEWARE
+        )
+
+    @cached_property
     def session_cookie_name(self) -> str:
         return str(settings.SESSION_COOKIE_NAME)
 
@@ -376,7 +386,7 @@ sso_settings = SSOSettings()
 
 _WATCHED_SETTINGS = frozenset(
     {SETTING_NAME, "LOGIN_REDIRECT_URL", "LOGOUT_REDIRECT_URL", "LOGIN_URL",
-     "CONTENT_SECURITY_POLICY", "SESSION_COOKIE_NAME"}
+     "CONTENT_SECURITY_POLICY", "SESSION_COOKIE_NAME", "MIDDLEWARE"}
 )
 
 

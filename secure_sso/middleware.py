@@ -21,6 +21,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
 from csp.middleware import PolicyParts
+from csp.utils import build_policy
 from django.http import (
     HttpRequest,
     HttpResponseBase,
@@ -107,6 +108,16 @@ class TransportMiddleware(_Base):
             response.headers.setdefault("Strict-Transport-Security", hsts)
         for name, value in sso_settings.security_headers:
             response.headers.setdefault(name, value)
+        if (
+            sso_settings.csp_fallback
+            and "Content-Security-Policy" not in response.headers
+            and not getattr(response, "_csp_exempt", False)
+        ):
+            # Answered before CSPMiddleware ran (the https and session-ended pages):
+            # the same strict policy; without a nonce, inline styles stay blocked.
+            response.headers["Content-Security-Policy"] = build_policy(
+                config=sso_settings.csp_policy, nonce=getattr(request, "_csp_nonce", None)
+            )
         if response.cookies:
             harden_cookies(response, secure=secure or not _plain_http_allowed(request))
         return response

@@ -31,13 +31,6 @@ def client() -> Any:
     return Client(SERVER_NAME="localhost")
 
 
-@pytest.fixture
-def async_client() -> Any:
-    from django.test import AsyncClient
-
-    return AsyncClient(SERVER_NAME="localhost")
-
-
 @pytest.fixture(autouse=True)
 def _fresh_provider_cache() -> Iterator[None]:
     """Each test discovers the provider anew; metadata caching is tested on purpose."""

@@ -708,3 +708,18 @@ class TestHardeningDeploy:
         everyday = _everyday_checks()
         assert checks.check_transport_deploy not in everyday
         assert checks.check_sessions_deploy not in everyday
+
+
+class TestHeaderOverlap:
+    def test_w013_django_value_would_win(self, settings: Any) -> None:
+        """A package Referrer-Policy that Django's SecurityMiddleware would shadow is W013."""
+        configure(settings, REFERRER_POLICY="no-referrer")
+        assert ids(checks.check_header_overlap) == ["secure_sso.W013"]
+
+    def test_w013_absent_when_they_agree(self, settings: Any) -> None:
+        """Equal values, or Django's set to None, pass."""
+        configure(settings, REFERRER_POLICY="same-origin")
+        assert ids(checks.check_header_overlap) == []
+        settings.SECURE_CROSS_ORIGIN_OPENER_POLICY = None
+        configure(settings, CROSS_ORIGIN_OPENER_POLICY="same-origin-allow-popups")
+        assert ids(checks.check_header_overlap) == []
