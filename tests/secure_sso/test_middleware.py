@@ -16,8 +16,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import AsyncClient, Client
-from hypothesis import given
+from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from secure_sso import sessions
@@ -811,3 +812,32 @@ class TestPolicyOnEarlyRefusals:
         assert response.status_code == 403
         header = response.headers["Content-Security-Policy"]
         assert "frame-ancestors 'none'" in header and "default-src 'self'" in header
+
+
+#: What an HTTP/1.1 header can carry once decoded (WSGI hands Django latin-1 text).
+LATIN1 = st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f")
+
+
+class TestArbitraryHeaders:
+    @hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        user_agent=st.text(alphabet=LATIN1, max_size=300),
+        forwarded=st.text(alphabet=LATIN1, max_size=40),
+        binding_value=st.text(alphabet=LATIN1, max_size=200),
+        extra_cookie=st.text(alphabet=LATIN1, max_size=80),
+    )
+    def test_signed_in_requests_never_500(
+        self, django_user_model: Any, user_agent: str, forwarded: str, binding_value: str,
+        extra_cookie: str,
+    ) -> None:
+        """Arbitrary User-Agent, X-Forwarded-Proto and cookies: a page or a refusal, never a 500."""
+        user, _ = django_user_model.objects.get_or_create(username="hypo")
+        browser = Client(SERVER_NAME="testserver", raise_request_exception=False)
+        force_login(browser, user, user_agent=user_agent)
+        headers = {"User-Agent": user_agent, "X-Forwarded-Proto": forwarded}
+        browser.cookies[HOST_BINDING] = binding_value
+        browser.cookies["extra"] = extra_cookie
+        response = browser.get("/dashboard/", secure=True, headers=headers)
+        assert response.status_code in (200, 302)
+        if response.status_code == 302:
+            assert response.headers["Location"].startswith("/sso/login/?next=")
