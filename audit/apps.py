@@ -9,4 +9,4 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from audit import receivers  # noqa: F401  connects secure_sso's signals
+        from audit import checks, receivers  # noqa: F401  registers checks and receivers

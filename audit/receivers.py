@@ -1,12 +1,16 @@
-"""Turn secure_sso's signals into audit events."""
+"""Signals to :func:`audit.record`: secure_sso's sign-in events and Django's own auth signals."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
 from audit import events, record
+from audit.conf import audit_settings
+from audit.diff import claims_diff
+from secure_sso.constants import SESSION_ISSUER_KEY
 from secure_sso.signals import (
     session_ended,
     sso_logged_out,
@@ -14,44 +18,63 @@ from secure_sso.signals import (
     sso_login_succeeded,
 )
 
-
-def _client(request: Any) -> dict[str, Any]:
-    if request is None:
-        return {}
-    return {"path": request.path, "user_agent": request.headers.get("User-Agent", "")[:256]}
+SSO_BACKEND = "secure_sso.backends.SSOBackend"
 
 
 @receiver(sso_login_succeeded, dispatch_uid="audit.login_succeeded")
-def on_login(sender: Any, request: Any, user: Any, identity: Any, claims: dict[str, Any],
-             created: bool, **kwargs: Any) -> None:
-    record(
-        events.LOGIN_SUCCESS,
-        outcome="success",
-        user=user.get_username(),
-        issuer=getattr(identity, "issuer", None),
-        subject=claims.get("sub"),
-        created=created,
-        **_client(request),
-    )
+def on_sso_login(sender: Any, request: Any, user: Any, identity: Any, claims: dict[str, Any],
+                 created: bool, previous_claims: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+    issuer = getattr(identity, "issuer", None)
+    subject = claims.get("sub")
+    record(events.LOGIN_SUCCESS, request=request, user=user, issuer=issuer, subject=subject,
+           method="sso", created=created)
+    if previous_claims:
+        diff = claims_diff(previous_claims, claims, sensitive=audit_settings.SENSITIVE_CLAIMS)
+        if diff:
+            record(events.CLAIMS_CHANGED, request=request, user=user, issuer=issuer,
+                   subject=subject, **diff)
 
 
 @receiver(sso_login_failed, dispatch_uid="audit.login_failed")
-def on_failure(sender: Any, request: Any, code: str, status: int, **kwargs: Any) -> None:
-    record(events.LOGIN_FAILURE, outcome="failure", reason=code, status=status, **_client(request))
+def on_sso_failure(sender: Any, request: Any, code: str, status: int, **kwargs: Any) -> None:
+    record(events.LOGIN_FAILURE, request=request, outcome="failure", reason=code, method="sso",
+           status=status)
 
 
 @receiver(sso_logged_out, dispatch_uid="audit.logged_out")
-def on_logout(sender: Any, request: Any, user: Any, provider_logout: bool, **kwargs: Any) -> None:
-    name = user.get_username() if user is not None and user.is_authenticated else None
-    record(events.LOGOUT, outcome="success", user=name, provider_logout=provider_logout,
-           **_client(request))
+def on_sso_logout(sender: Any, request: Any, user: Any, provider_logout: bool,
+                  **kwargs: Any) -> None:
+    record(events.LOGOUT, request=request, user=user, method="sso",
+           provider_logout=provider_logout)
 
 
 @receiver(session_ended, dispatch_uid="audit.session_ended")
-def on_session_ended(sender: Any, request: Any, event: str, reason: str, username: str | None,
-                     **kwargs: Any) -> None:
-    name = {
-        "session.binding_mismatch": events.SESSION_BINDING_MISMATCH,
-        "session.expired": events.SESSION_EXPIRED,
-    }.get(event, event)
-    record(name, outcome="failure", reason=reason, user=username, **_client(request))
+def on_session_ended(sender: Any, request: Any, event: str, reason: str,
+                     user: Any = None, **kwargs: Any) -> None:
+    record(event, request=request, user=user, outcome="failure", reason=reason)
+
+
+@receiver(user_logged_in, dispatch_uid="audit.django_login")
+def on_django_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    if getattr(user, "backend", None) == SSO_BACKEND:
+        return  # recorded, with the identity, by on_sso_login
+    record(events.LOGIN_SUCCESS, request=request, user=user, method="password")
+
+
+@receiver(user_logged_out, dispatch_uid="audit.django_logout")
+def on_django_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    session = getattr(request, "session", None)
+    if session is not None and SESSION_ISSUER_KEY in session:
+        return  # an SSO session: recorded by on_sso_logout with the provider outcome
+    if user is not None:
+        record(events.LOGOUT, request=request, user=user, method="password")
+
+
+@receiver(user_login_failed, dispatch_uid="audit.django_login_failed")
+def on_django_login_failed(sender: Any, credentials: dict[str, Any], request: Any = None,
+                           **kwargs: Any) -> None:
+    # Django already masks the password; only the attempted username is kept.
+    attempted = str(credentials.get("username", ""))[:150]
+    record(events.LOGIN_FAILURE, request=request, outcome="failure",
+           reason="invalid_credentials", method="password", attempted_username=attempted)

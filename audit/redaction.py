@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -58,3 +59,24 @@ def redact(value: Any, *, depth: int = 0) -> Any:
     if isinstance(value, str) and _looks_like_jwt(value):
         return REDACTED
     return value
+
+
+def storable(value: Any, *, depth: int = 0) -> Any:
+    """A JSON-safe copy: strings for unknown types, no NUL characters, finite numbers only.
+
+    PostgreSQL's jsonb refuses ``\u0000`` and the canonical form refuses NaN, so both are
+    removed here rather than failing the write.
+    """
+    if depth > MAX_DEPTH:
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {str(k).replace("\x00", ""): storable(v, depth=depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [storable(v, depth=depth + 1) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**63 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return str(value).replace("\x00", "")

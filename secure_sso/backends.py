@@ -70,10 +70,12 @@ def link_identity(
                 user.save()
                 if created:
                     identity = SSOIdentity(user=user, issuer=issuer, subject=subject)
+                previous_claims = {} if created else dict(identity.claims or {})
                 identity.claims = claim_rules.storable_claims(claims)
                 identity.last_login_at = timezone.now()
                 identity.save()
                 adapter.sync_groups(user, claims)
+                identity._previous_claims = previous_claims  # for the claim-change audit
                 return user, identity, created
         except IntegrityError:
             # Two first sign-ins of one identity raced; the second finds the first's row.

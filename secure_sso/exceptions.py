@@ -91,3 +91,13 @@ class UserRefused(SSOError):
     code = "user_refused"
     status = 403
     public_message = _("Your account is not allowed to sign in to this site.")
+
+
+class SignInNotRecorded(SSOError):
+    """The sign-in was verified but could not be recorded (audit write failed): refused."""
+
+    code = "audit_unavailable"
+    status = 503
+    public_message = _(
+        "Sign-in is temporarily unavailable because it could not be recorded. Please try again."
+    )

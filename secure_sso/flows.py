@@ -6,6 +6,7 @@ turn it into an error page. Signals are sent here, after state has changed.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,11 +26,18 @@ from secure_sso.constants import (
     SESSION_ISSUER_KEY,
     SESSION_SUBJECT_KEY,
 )
-from secure_sso.exceptions import CallbackTampered, ProviderDenied, SSOError, UserRefused
+from secure_sso.exceptions import (
+    CallbackTampered,
+    ProviderDenied,
+    SignInNotRecorded,
+    SSOError,
+    UserRefused,
+)
 from secure_sso.id_token import verify_id_token
 from secure_sso.redirects import safe_next_url
 from secure_sso.signals import sso_logged_out, sso_login_failed, sso_login_succeeded
 
+logger = logging.getLogger("secure_sso")
 BACKEND_PATH = "secure_sso.backends.SSOBackend"
 MAX_CODE_LENGTH = 2048
 #: OAuth error codes shown on the error page; anything else is reported as "error".
@@ -130,22 +138,36 @@ def complete_login(request: HttpRequest, params: Mapping[str, str]) -> str:
     request.session[SESSION_ISSUER_KEY] = metadata.issuer
     request.session[SESSION_SUBJECT_KEY] = claims["sub"]
     request.session[SESSION_AUTH_TIME_KEY] = int(time.time())
-    sso_login_succeeded.send(
-        sender=complete_login,
-        request=request,
-        user=user,
-        identity=getattr(user, "_secure_sso_identity", None),
-        claims=claims,
-        created=getattr(user, "_secure_sso_created", False),
-    )
+    identity = getattr(user, "_secure_sso_identity", None)
+    try:
+        sso_login_succeeded.send(
+            sender=complete_login,
+            request=request,
+            user=user,
+            identity=identity,
+            claims=claims,
+            created=getattr(user, "_secure_sso_created", False),
+            previous_claims=getattr(identity, "_previous_claims", None),
+        )
+    except Exception:  # noqa: BLE001  any receiver failure (the audit write) refuses
+        # SECURITY: fail closed. A sign-in that could not be recorded does not happen.
+        logger.critical("sign-in not recorded; refusing it", exc_info=True)
+        django_logout(request)
+        raise SignInNotRecorded("a sso_login_succeeded receiver failed") from None
     return pending.next_url
 
 
 def report_failure(request: HttpRequest, error: SSOError) -> None:
-    """Tell observers (the audit app) that a sign-in step was refused."""
-    sso_login_failed.send(
-        sender=complete_login, request=request, code=error.code, status=error.status
-    )
+    """Tell observers (the audit app) that a sign-in step was refused.
+
+    The step is refused whatever happens here; a receiver failure is only logged.
+    """
+    try:
+        sso_login_failed.send(
+            sender=complete_login, request=request, code=error.code, status=error.status
+        )
+    except Exception:  # noqa: BLE001
+        logger.critical("sso_login_failed receiver failed for %s", error.code, exc_info=True)
 
 
 def logout(request: HttpRequest) -> str:
@@ -162,7 +184,10 @@ def logout(request: HttpRequest) -> str:
             id_token_hint=id_token if isinstance(id_token, str) else None,
             post_logout_redirect_uri=request.build_absolute_uri(landing),
         )
-    sso_logged_out.send(
-        sender=logout, request=request, user=user, provider_logout=target is not None
-    )
+    try:
+        sso_logged_out.send(
+            sender=logout, request=request, user=user, provider_logout=target is not None
+        )
+    except Exception:  # noqa: BLE001  the user is logged out either way
+        logger.critical("sso_logged_out receiver failed", exc_info=True)
     return target or landing

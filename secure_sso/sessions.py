@@ -6,6 +6,7 @@ every authenticated session carries its timestamps and browser binding.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -14,6 +15,8 @@ from django.http import HttpRequest
 from secure_sso import binding
 from secure_sso.conf import sso_settings
 from secure_sso.signals import session_ended
+
+logger = logging.getLogger("secure_sso")
 
 SESSION_CREATED_KEY = "_secure_sso_created"
 SESSION_LAST_SEEN_KEY = "_secure_sso_seen"
@@ -67,4 +70,9 @@ def end(request: HttpRequest, *, event: str, reason: str) -> None:
         from django.contrib.auth.models import AnonymousUser
 
         request.user = AnonymousUser()
-    session_ended.send(sender=end, request=request, event=event, reason=reason, username=username)
+    try:
+        session_ended.send(
+            sender=end, request=request, event=event, reason=reason, username=username, user=user
+        )
+    except Exception:  # noqa: BLE001  the session is ended either way: fail closed
+        logger.critical("session_ended receiver failed for %s", event, exc_info=True)

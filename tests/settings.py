@@ -60,6 +60,10 @@ SECURE_SSO = {
     "DEVELOPMENT_MODE": True,
     "HTTP_TIMEOUT": 3,
 }
+SECURE_SSO_AUDIT = {
+    "SIGNING_KEYS": {"k1": "tests-only-audit-key-not-secret"},
+    "SIGNING_KEY_ID": "k1",
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

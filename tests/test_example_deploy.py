@@ -27,6 +27,7 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     }
     env.update(
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        AUDIT_SIGNING_KEY=secrets.token_urlsafe(32),
         OIDC_ISSUER="https://idp.example.com/",
         OIDC_CLIENT_ID="example-client",
         OIDC_CLIENT_SECRET=secrets.token_urlsafe(32),

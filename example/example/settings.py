@@ -92,6 +92,16 @@ LOGOUT_REDIRECT_URL = "/"
 
 # --- django-secure-sso -------------------------------------------------------
 _auth0_domain = os.environ.get("AUTH0_DOMAIN", "")
+# --- audit: the HMAC key for the tamper-evident chain, separate from SECRET_KEY ----
+_audit_key = os.environ.get("AUDIT_SIGNING_KEY", "")
+if not _audit_key and DEBUG:
+    _audit_key = "development-only-audit-key-" + "x" * 32
+SECURE_SSO_AUDIT = {
+    "SIGNING_KEYS": {"k1": _audit_key},
+    "SIGNING_KEY_ID": "k1",
+    "SENSITIVE_CLAIMS": ["email"],
+}
+
 SECURE_SSO = {
     "ISSUER": os.environ.get("OIDC_ISSUER")
     or (f"https://{_auth0_domain}/" if _auth0_domain else ""),
