@@ -61,7 +61,7 @@ SECURE_SSO = {
     "HTTP_TIMEOUT": 3,
 }
 SECURE_SSO_AUDIT = {
-    "SIGNING_KEYS": {"k1": "tests-only-audit-key-not-secret"},
+    "SIGNING_KEYS": {"k1": "tests-only-audit-key-not-a-real-secret"},
     "SIGNING_KEY_ID": "k1",
 }
 LOGGING = {
