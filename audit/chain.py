@@ -58,6 +58,23 @@ def _event_fields(event: AuditEvent) -> dict[str, Any]:
     return {name: getattr(event, name) for name in SIGNED_FIELDS}
 
 
+def _link_mac(kind: str, seq: int, mac: str, key: bytes) -> str:
+    return hmac.new(key, f"{kind}\n{seq}\n{mac}".encode(), hashlib.sha256).hexdigest()
+
+
+def sign_link(kind: str, seq: int, mac: str) -> tuple[str, str]:
+    """``(key_id, signature)`` for a head or checkpoint row pointing at ``(seq, mac)``."""
+    signing = audit_settings.signing_key
+    if signing is None:
+        raise AuditConfigurationError("SECURE_SSO_AUDIT has no SIGNING_KEYS[SIGNING_KEY_ID]")
+    return signing[0], _link_mac(kind, seq, mac, signing[1])
+
+
+def link_verifies(kind: str, seq: int, mac: str, key_id: str, sig: str) -> bool:
+    key = audit_settings.SIGNING_KEYS.get(key_id)
+    return key is not None and hmac.compare_digest(sig, _link_mac(kind, seq, mac, key))
+
+
 def append(fields: dict[str, Any], *, using: str | None = None) -> AuditEvent:
     """Append one event after the current head, atomically.
 
@@ -71,10 +88,11 @@ def append(fields: dict[str, Any], *, using: str | None = None) -> AuditEvent:
     key_id, key = signing
     using = using or router.db_for_write(AuditEvent)
     with _local_lock, transaction.atomic(using=using):
-        head = ChainHead.objects.using(using).select_for_update().filter(pk=1).first()
-        if head is None:
-            head = ChainHead(pk=1, seq=0, mac=GENESIS)
-            head.save(using=using, force_insert=True)
+        # Several first writers may race to create the head: all but one insert nothing.
+        ChainHead.objects.using(using).bulk_create(
+            [ChainHead(pk=1, seq=0, mac=GENESIS)], ignore_conflicts=True
+        )
+        head = ChainHead.objects.using(using).select_for_update().get(pk=1)
         event = AuditEvent(
             **fields,
             seq=head.seq + 1,
@@ -85,7 +103,9 @@ def append(fields: dict[str, Any], *, using: str | None = None) -> AuditEvent:
         event.mac = compute_mac(_event_fields(event), key)
         event._appending = True  # type: ignore[attr-defined]
         event.save(using=using, force_insert=True)
-        ChainHead.objects.using(using).filter(pk=1).update(seq=event.seq, mac=event.mac)
+        ChainHead.objects.using(using).filter(pk=1).update(
+            seq=event.seq, mac=event.mac, sig=_link_mac("head", event.seq, event.mac, key)
+        )
     return event
 
 
@@ -108,7 +128,7 @@ def verify_events(
     keys: Mapping[str, bytes],
     start_seq: int = 1,
     start_hash: str = GENESIS,
-    head: tuple[int, str] | None = None,
+    head: tuple[int, str, str] | None = None,
 ) -> VerifyResult:
     """Walk ``events`` (in ``seq`` order) and name the first one that breaks the chain."""
     expected_seq, expected_prev, checked = start_seq, start_hash, 0
@@ -131,9 +151,18 @@ def verify_events(
         if not hmac.compare_digest(event.mac, mac):
             return VerifyResult(False, checked, event.seq, "HMAC does not match its fields")
         expected_seq, expected_prev, checked = event.seq + 1, event.mac, checked + 1
-    if head is not None and head[0] >= expected_seq:
-        problem = f"chain head is at seq {head[0]}: events after {expected_seq - 1} missing"
-        return VerifyResult(False, checked, expected_seq, problem)
+    if head is not None:
+        head_seq, head_mac, head_sig = head
+        if head_seq >= expected_seq:
+            problem = f"chain head is at seq {head_seq}: events after {expected_seq - 1} missing"
+            return VerifyResult(False, checked, expected_seq, problem)
+        # SECURITY: the head is signed with every key that may have written it; a head moved
+        # back by someone without the key (to hide deleted tail events) does not verify.
+        if (head_seq, head_mac) != (expected_seq - 1, expected_prev) or not any(
+            hmac.compare_digest(head_sig, _link_mac("head", head_seq, head_mac, key))
+            for key in keys.values()
+        ):
+            return VerifyResult(False, checked, head_seq + 1, "chain head does not verify")
     return VerifyResult(True, checked)
 
 
@@ -153,7 +182,11 @@ def verify(using: str | None = None) -> VerifyResult:
     start_seq, start_hash = (
         (checkpoint.after_seq + 1, checkpoint.mac) if checkpoint else (1, GENESIS)
     )
-    head = ChainHead.objects.using(using).filter(pk=1).values_list("seq", "mac").first()
+    if checkpoint is not None and not link_verifies(
+        "checkpoint", checkpoint.after_seq, checkpoint.mac, checkpoint.key_id, checkpoint.sig
+    ):
+        return VerifyResult(False, 0, start_seq, "prune checkpoint does not verify")
+    head = ChainHead.objects.using(using).filter(pk=1).values_list("seq", "mac", "sig").first()
     return verify_events(
         iter_events(using, after_seq=start_seq - 1),
         keys=audit_settings.SIGNING_KEYS,
@@ -173,3 +206,125 @@ def event_verifies(event: AuditEvent) -> bool:
 
 def vendor(using: str | None = None) -> str:
     return connections[using or router.db_for_write(AuditEvent)].vendor
+
+
+# -- pruning -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    """What :func:`prune` would remove: the prefix ``start_seq..after_seq`` (``count`` events)."""
+
+    before: datetime
+    start_seq: int
+    after_seq: int
+
+    @property
+    def count(self) -> int:
+        return max(0, self.after_seq - self.start_seq + 1)
+
+
+def plan_prune(before: datetime, using: str | None = None) -> PrunePlan:
+    """The longest prefix of the stored chain whose events are all older than ``before``.
+
+    A prefix, never a hole: it stops at the first event created at or after ``before``,
+    even if later events (from a server with a slow clock) are older.
+    """
+    using = using or router.db_for_write(AuditEvent)
+    checkpoint = Checkpoint.objects.using(using).order_by("-after_seq").first()
+    start_seq = checkpoint.after_seq + 1 if checkpoint else 1
+    stored = AuditEvent.objects.using(using).filter(seq__gte=start_seq)
+    first_kept = (
+        stored.filter(created_at__gte=before).order_by("seq").values_list("seq", flat=True).first()
+    )
+    if first_kept is None:
+        last = stored.order_by("-seq").values_list("seq", flat=True).first()
+        after_seq = last if last is not None else start_seq - 1
+    else:
+        after_seq = first_kept - 1
+    return PrunePlan(before=before, start_seq=start_seq, after_seq=after_seq)
+
+
+def _prune_delete(using: str, after_seq: int) -> int:
+    """The only code that deletes audit events: every row with ``seq <= after_seq``.
+
+    Raw SQL, because the model and its queryset refuse deletes; on PostgreSQL the
+    append-only trigger lets it through only with ``secure_sso_audit.prune`` set for
+    this transaction. Call it inside :func:`prune`'s transaction, nowhere else.
+    """
+    connection = connections[using]
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    column = connection.ops.quote_name(AuditEvent._meta.get_field("seq").column)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL secure_sso_audit.prune = 'on'")
+        cursor.execute(f"DELETE FROM {table} WHERE {column} <= %s", [after_seq])  # noqa: S608
+        deleted = cursor.rowcount
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL secure_sso_audit.prune = 'off'")
+    return deleted
+
+
+def prune(before: datetime, using: str | None = None) -> Checkpoint | None:
+    """Delete the oldest events created before ``before`` as one prefix of the chain.
+
+    In one transaction: lock the chain head, verify the prefix (tampered evidence is not
+    pruned away silently), write a :class:`Checkpoint` holding the last pruned event's
+    ``mac`` (where :func:`verify` starts from then on), delete the prefix, and record an
+    ``audit.pruned`` event naming the checkpoint. Any failure, including that record,
+    rolls the whole prune back. Returns the checkpoint, or ``None`` when nothing is older.
+
+    Raises:
+        AuditError: the prefix to prune does not verify, or rows are missing from it.
+        AuditWriteError: the ``audit.pruned`` event could not be recorded.
+    """
+    from audit import events, record
+    from audit.exceptions import AuditError
+
+    using = using or router.db_for_write(AuditEvent)
+    if audit_settings.signing_key is None:
+        raise AuditConfigurationError("SECURE_SSO_AUDIT has no SIGNING_KEYS[SIGNING_KEY_ID]")
+    with transaction.atomic(using=using):
+        ChainHead.objects.using(using).select_for_update().filter(pk=1).first()
+        plan = plan_prune(before, using)
+        if plan.count == 0:
+            return None
+        latest = Checkpoint.objects.using(using).order_by("-after_seq").first()
+        prefix = (
+            AuditEvent.objects.using(using)
+            .filter(seq__gte=plan.start_seq, seq__lte=plan.after_seq)
+            .order_by("seq")
+            .iterator(chunk_size=2000)
+        )
+        result = verify_events(
+            prefix,
+            keys=audit_settings.SIGNING_KEYS,
+            start_seq=plan.start_seq,
+            start_hash=latest.mac if latest else GENESIS,
+        )
+        if not result.ok:
+            raise AuditError(f"refusing to prune: {result}")
+        if result.checked != plan.count:
+            missing = plan.start_seq + result.checked
+            raise AuditError(f"refusing to prune: audit chain broken at seq {missing}: missing")
+        last_mac = (
+            AuditEvent.objects.using(using).filter(seq=plan.after_seq)
+            .values_list("mac", flat=True).get()
+        )
+        checkpoint = Checkpoint(
+            after_seq=plan.after_seq, mac=last_mac, pruned_before=before,
+            pruned_count=plan.count,
+        )
+        checkpoint.save(using=using, force_insert=True)
+        deleted = _prune_delete(using, plan.after_seq)
+        if deleted != plan.count:
+            raise AuditError(f"refusing to prune: expected {plan.count} rows, found {deleted}")
+        record(
+            events.AUDIT_PRUNED,
+            pruned_before=_timestamp(before),
+            pruned_count=deleted,
+            first_pruned_seq=plan.start_seq,
+            checkpoint_after_seq=plan.after_seq,
+            checkpoint_mac=last_mac,
+        )
+    return checkpoint

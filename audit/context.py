@@ -26,8 +26,10 @@ def client_ip(request: Any) -> str | None:
         # The last `hops` entries were added by our own proxies; the one before is the client.
         if len(chain) >= hops:
             candidate = chain[-hops]
+    # A zone id ("fe80::1%eth0") is local routing detail, and the database drops it.
+    candidate = str(candidate).strip().strip("[]").split("%", 1)[0]
     try:
-        return str(ipaddress.ip_address(candidate.strip("[]")))
+        return str(ipaddress.ip_address(candidate))
     except ValueError:
         return None
 

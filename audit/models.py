@@ -88,6 +88,8 @@ class ChainHead(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     seq = models.BigIntegerField(default=0)
     mac = models.CharField(max_length=64, default="")
+    #: HMAC of (seq, mac): moving the head back to hide deleted tail events needs the key.
+    sig = models.CharField(max_length=64, default="")
 
     class Meta:
         db_table = "secure_sso_audit_head"
@@ -104,6 +106,9 @@ class Checkpoint(models.Model):
     pruned_before = models.DateTimeField()
     pruned_count = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+    key_id = models.CharField(max_length=32, default="")
+    #: HMAC of (after_seq, mac), set on save: a forged checkpoint cannot hide a deleted prefix.
+    sig = models.CharField(max_length=64, default="")
 
     class Meta:
         db_table = "secure_sso_audit_checkpoint"
@@ -111,3 +116,9 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint after #{self.after_seq}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from audit.chain import sign_link
+
+        self.key_id, self.sig = sign_link("checkpoint", self.after_seq, self.mac)
+        super().save(*args, **kwargs)

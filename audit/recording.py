@@ -12,7 +12,7 @@ from audit.conf import audit_settings
 from audit.context import request_fields
 from audit.exceptions import AuditWriteError
 from audit.logs import emit
-from audit.redaction import redact, storable
+from audit.redaction import clean_text, redact, storable
 
 logger = logging.getLogger("audit")
 
@@ -44,8 +44,11 @@ def record_event(
         "subject": str(subject or "")[:255],
         **_user_fields(user),
         **request_fields(request),
-        "details": storable(redact(details)),
     }
+    for name, value in fields.items():
+        if isinstance(value, str):
+            fields[name] = clean_text(value)
+    fields["details"] = storable(redact(details))
     # One flat log line: details beside the fixed fields (which win on a name clash).
     log_fields = {
         **fields["details"],

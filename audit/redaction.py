@@ -70,7 +70,7 @@ def storable(value: Any, *, depth: int = 0) -> Any:
     if depth > MAX_DEPTH:
         return REDACTED
     if isinstance(value, Mapping):
-        return {str(k).replace("\x00", ""): storable(v, depth=depth + 1) for k, v in value.items()}
+        return {clean_text(str(k)): storable(v, depth=depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [storable(v, depth=depth + 1) for v in value]
     if isinstance(value, bool) or value is None:
@@ -78,5 +78,14 @@ def storable(value: Any, *, depth: int = 0) -> Any:
     if isinstance(value, int):
         return value if abs(value) < 2**63 else str(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    return str(value).replace("\x00", "")
+        # PostgreSQL's jsonb gives back -0.0 as 0.0 and large floats as integers; both
+        # would change the canonical form, so they are stored in a form that survives.
+        if not math.isfinite(value) or abs(value) >= 1e15:
+            return repr(value)
+        return value + 0.0 if value else 0.0
+    return clean_text(str(value))
+
+
+def clean_text(value: str) -> str:
+    """No NUL (PostgreSQL refuses it) and no lone surrogates (UTF-8 cannot encode them)."""
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
