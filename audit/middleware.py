@@ -1,6 +1,6 @@
 """Request context for every log line written while a request is handled.
 
-``AuditContextMiddleware`` binds ``request_id``, ``client_ip``, ``method`` and ``path``
+``AuditContextMiddleware`` binds ``request_id``, ``client_ip``, ``http_method`` and ``path``
 as structlog context variables (merged into each line by
 :func:`audit.logs.structlog_processors`), removes them when the response is ready, and
 sends the request id back as ``X-Request-ID`` so a person reporting a problem can quote
@@ -66,11 +66,12 @@ class AuditContextMiddleware:
 
     @staticmethod
     def bind(request: HttpRequest) -> Mapping[str, Token[Any]]:
-        # Only the path: a query string may carry a code, a state or a token.
+        # Only the path: a query string may carry a code, a state or a token. "http_method",
+        # not "method": audit events use "method" for how someone signed in (sso, password).
         return structlog.contextvars.bind_contextvars(
             request_id=request_id(request),
             client_ip=client_ip(request),
-            method=request.method,
+            http_method=request.method,
             path=request.path,
         )
 

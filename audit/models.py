@@ -15,6 +15,10 @@ class AppendOnlyQuerySet(models.QuerySet):
     """Bulk writes would bypass the chain; bulk changes would break it."""
 
     def update(self, **kwargs: Any) -> int:
+        # The one change allowed: a deleted user's unsigned foreign key becomes NULL
+        # (on_delete=SET_NULL); the signed user_ref and username snapshot stay.
+        if set(kwargs) <= {"user", "user_id"} and all(v is None for v in kwargs.values()):
+            return super().update(**kwargs)
         raise ImmutableAuditEvent("audit events cannot be updated")
 
     def delete(self) -> tuple[int, dict[str, int]]:
@@ -66,6 +70,8 @@ class AuditEvent(models.Model):
     class Meta:
         db_table = "secure_sso_audit_event"
         ordering = ["seq"]
+        # Related-object access goes through the refusing queryset too.
+        base_manager_name = "objects"
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
 

@@ -184,10 +184,12 @@ def logout(request: HttpRequest) -> str:
             id_token_hint=id_token if isinstance(id_token, str) else None,
             post_logout_redirect_uri=request.build_absolute_uri(landing),
         )
-    try:
-        sso_logged_out.send(
-            sender=logout, request=request, user=user, provider_logout=target is not None
-        )
-    except Exception:  # noqa: BLE001  the user is logged out either way
-        logger.critical("sso_logged_out receiver failed", exc_info=True)
+    if was_sso:
+        # A password session logged out here is reported by Django's user_logged_out alone.
+        try:
+            sso_logged_out.send(
+                sender=logout, request=request, user=user, provider_logout=target is not None
+            )
+        except Exception:  # noqa: BLE001  the user is logged out either way
+            logger.critical("sso_logged_out receiver failed", exc_info=True)
     return target or landing

@@ -12,6 +12,11 @@ BEGIN
     IF TG_OP = 'DELETE' AND current_setting('secure_sso_audit.prune', true) = 'on' THEN
         RETURN OLD;
     END IF;
+    -- Deleting a user nulls the unsigned foreign key (the signed user_ref and username stay).
+    IF TG_OP = 'UPDATE' AND NEW.user_id IS NULL
+       AND (to_jsonb(NEW) - 'user_id') = (to_jsonb(OLD) - 'user_id') THEN
+        RETURN NEW;
+    END IF;
     RAISE EXCEPTION 'secure_sso_audit_event is append-only (% refused)', TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END;

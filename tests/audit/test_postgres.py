@@ -359,3 +359,28 @@ def test_values_postgresql_rewrites_still_verify(pg: PostgresServer, empty_db: s
     assert verify(pg, empty_db).returncode == 0, output(verify(pg, empty_db))
     [(ip,)] = query(pg, empty_db, "SELECT client_ip FROM secure_sso_audit_event")
     assert str(ip) == "fe80::1"
+
+
+def test_deleting_a_user_keeps_the_events(pg: PostgresServer, empty_db: str) -> None:
+    """The trigger lets a user deletion null the foreign key only; the chain still verifies."""
+    script = (
+        "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'tests.settings_pg'\n"
+        "import django; django.setup()\n"
+        "from django.contrib.auth import get_user_model\n"
+        "import audit\n"
+        "user = get_user_model().objects.create_user('leaver')\n"
+        "audit.record('test.user', user=user)\n"
+        "user.delete()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=_env(pg, empty_db), capture_output=True, text=True,
+        timeout=60, cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    [(user_id, username)] = query(
+        pg, empty_db, "SELECT user_id, username FROM secure_sso_audit_event"
+    )
+    assert user_id is None and username == "leaver"
+    assert verify(pg, empty_db).returncode == 0
+    with pytest.raises(Exception, match="append-only"):
+        query(pg, empty_db, "UPDATE secure_sso_audit_event SET user_id = NULL, reason = 'x'")
