@@ -16,6 +16,7 @@ cookies, and ``python manage.py check --deploy`` reports nothing (tests/test_exa
 import os
 from pathlib import Path
 
+from audit.logs import configure_structlog, logging_config
 from example.database import parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "secure_sso.middleware.TransportMiddleware",
+    "audit.middleware.AuditContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -140,9 +142,7 @@ SECURE_HSTS_PRELOAD = SECURE_SSO["HSTS_PRELOAD"]
 if os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER") == "1":
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": "INFO"},
-}
+# Structured logs: JSON lines in production, a readable console in development; every
+# audit event is one line carrying the request id, client IP and path.
+LOGGING = logging_config(json=not DEBUG)
+configure_structlog(json=not DEBUG)
