@@ -40,10 +40,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
+    # No get_actions() override needed: Django drops "delete_selected" because
+    # has_delete_permission() is False.
 
 
 @admin.register(AuditEvent)
