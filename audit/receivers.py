@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 
 from audit import events, record
 from audit.conf import audit_settings
 from audit.diff import claims_diff
+from audit.exceptions import AuditWriteError
 from secure_sso.constants import SESSION_ISSUER_KEY
 from secure_sso.signals import (
     session_ended,
@@ -59,7 +61,14 @@ def on_session_ended(sender: Any, request: Any, event: str, reason: str,
 def on_django_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if getattr(user, "backend", None) == SSO_BACKEND:
         return  # recorded, with the identity, by on_sso_login
-    record(events.LOGIN_SUCCESS, request=request, user=user, method="password")
+    try:
+        record(events.LOGIN_SUCCESS, request=request, user=user, method="password")
+    except AuditWriteError:
+        # SECURITY: fail closed. The session login() just created is destroyed before the
+        # refusal, so no response can carry it (Django saves sessions on 403s).
+        if request is not None and hasattr(request, "session"):
+            request.session.flush()
+        raise PermissionDenied("sign-in could not be recorded") from None
 
 
 @receiver(user_logged_out, dispatch_uid="audit.django_logout")

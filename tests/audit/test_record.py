@@ -290,6 +290,14 @@ class TestPasswordSignIn:
         assert wrong not in str(event.details) and wrong not in repr(logs)
         assert PASSWORD not in repr(logs)
 
+    def test_refused_when_audit_unavailable(self, client: Any, staff: Any, settings: Any) -> None:
+        """A password sign-in that cannot be recorded is refused (403) and leaves no session."""
+        settings.SECURE_SSO_AUDIT = {}
+        response = client.post("/admin/login/", {"username": "staffer", "password": PASSWORD})
+        assert response.status_code == 403
+        assert "_auth_user_id" not in client.session
+        assert client.get("/dashboard/").status_code == 302
+
     def test_logout_once(self, client: Any, staff: Any) -> None:
         """Logging out of a password session records exactly one auth.logout."""
         client.post("/admin/login/", {"username": "staffer", "password": PASSWORD})
