@@ -81,6 +81,15 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_ABSOLUTE_TIMEOUT": 43_200,
     # Content Security Policy (CSPMiddleware): directives added to the package's policy.
     "CSP": {},
+    # Step-up (StepUpMiddleware, @step_up_required, StepUpRequiredMixin).
+    "STEP_UP_MAX_AGE": 300,
+    "STEP_UP_METHOD": "totp",
+    "STEP_UP_URLS": [],
+    "STEP_UP_ADMIN": False,
+    "STEP_UP_WITHOUT_DEVICE": "enroll",
+    "STEP_UP_ACR_VALUES": [],
+    "STEP_UP_AMR": ["mfa", "otp"],
+    "RECOVERY_CODES": 10,
 }
 
 #: Algorithms a relying party may pin. ``none`` and the HMAC family are excluded:
@@ -354,6 +363,45 @@ class SSOSettings:
     @cached_property
     def session_cookie_name(self) -> str:
         return str(settings.SESSION_COOKIE_NAME)
+
+    @cached_property
+    def STEP_UP_MAX_AGE(self) -> int:
+        return int(self._get("STEP_UP_MAX_AGE"))
+
+    @cached_property
+    def STEP_UP_METHOD(self) -> str:
+        return str(self._get("STEP_UP_METHOD"))
+
+    @cached_property
+    def step_up_patterns(self) -> tuple[tuple[str, str], ...]:
+        """``("name", "app:view")`` or ``("prefix", "/billing/")`` rules, parsed once."""
+        rules: list[tuple[str, str]] = []
+        for entry in self._get("STEP_UP_URLS") or ():
+            if isinstance(entry, str) and entry.startswith("/"):
+                rules.append(("prefix", entry))
+            elif isinstance(entry, str) and entry:
+                rules.append(("name", entry))
+        return tuple(rules)
+
+    @cached_property
+    def STEP_UP_ADMIN(self) -> bool:
+        return bool(self._get("STEP_UP_ADMIN"))
+
+    @cached_property
+    def STEP_UP_WITHOUT_DEVICE(self) -> str:
+        return str(self._get("STEP_UP_WITHOUT_DEVICE"))
+
+    @cached_property
+    def STEP_UP_ACR_VALUES(self) -> tuple[str, ...]:
+        return tuple(self._get("STEP_UP_ACR_VALUES") or ())
+
+    @cached_property
+    def STEP_UP_AMR(self) -> frozenset[str]:
+        return frozenset(self._get("STEP_UP_AMR") or ())
+
+    @cached_property
+    def RECOVERY_CODES(self) -> int:
+        return int(self._get("RECOVERY_CODES"))
 
     @cached_property
     def login_url(self) -> str:

@@ -5,6 +5,8 @@
     cookie, and the security headers.
 ``SessionGuardMiddleware`` (after ``AuthenticationMiddleware``)
     browser binding, idle and absolute lifetimes, key rotation on privilege change.
+``StepUpMiddleware`` (after ``SessionGuardMiddleware``)
+    a recent step-up for the URLs listed in ``STEP_UP_URLS`` (and optionally the admin).
 ``CSPMiddleware`` (anywhere; django-csp's, with the package's strict default policy)
 
 Each follows Django's sync-and-async pattern. Settings come from :data:`sso_settings`,
@@ -32,7 +34,7 @@ from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 
-from secure_sso import binding, sessions
+from secure_sso import binding, sessions, stepup
 from secure_sso.conf import is_loopback_url, sso_settings
 
 GetResponse = Callable[[HttpRequest], Any]
@@ -222,6 +224,43 @@ class SessionGuardMiddleware(_Base):
         return response
 
 
+class StepUpMiddleware(_Base):
+    """Requires a recent step-up for the URLs in ``STEP_UP_URLS`` (and the admin with
+    ``STEP_UP_ADMIN``), so an existing app is protected without touching its views.
+
+    Matching happens in ``process_view``, where Django has already resolved the URL:
+    nothing is resolved twice.
+    """
+
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
+    ) -> HttpResponseBase | None:
+        if not (sso_settings.step_up_patterns or sso_settings.STEP_UP_ADMIN):
+            return None
+        match = request.resolver_match
+        if match is None or match.namespace == "secure_sso" or not self.protects(request, match):
+            return None
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None  # the view's own login_required (or the admin) asks for sign-in first
+        if stepup.has_recent_step_up(request):
+            return None
+        response = HttpResponseRedirect(stepup.step_up_redirect_url(request))
+        add_never_cache_headers(response)
+        return response
+
+    @staticmethod
+    def protects(request: HttpRequest, match: Any) -> bool:
+        if sso_settings.STEP_UP_ADMIN and match.app_name == "admin":
+            return match.url_name not in {"login", "logout"}
+        for kind, value in sso_settings.step_up_patterns:
+            if kind == "prefix" and request.path_info.startswith(value):
+                return True
+            if kind == "name" and value in (match.view_name, match.url_name):
+                return True
+        return False
+
+
 class CSPMiddleware(DjangoCSPMiddleware):
     """django-csp with the package's strict policy when the project sets none.
 
@@ -239,4 +278,4 @@ class CSPMiddleware(DjangoCSPMiddleware):
         return parts
 
 
-__all__ = ["CSPMiddleware", "SessionGuardMiddleware", "TransportMiddleware"]
+__all__ = ["CSPMiddleware", "SessionGuardMiddleware", "StepUpMiddleware", "TransportMiddleware"]
