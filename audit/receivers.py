@@ -18,6 +18,8 @@ from secure_sso.signals import (
     sso_logged_out,
     sso_login_failed,
     sso_login_succeeded,
+    sso_step_up_failed,
+    sso_step_up_succeeded,
 )
 
 SSO_BACKEND = "secure_sso.backends.SSOBackend"
@@ -41,6 +43,22 @@ def on_sso_login(sender: Any, request: Any, user: Any, identity: Any, claims: di
 @receiver(sso_login_failed, dispatch_uid="audit.login_failed")
 def on_sso_failure(sender: Any, request: Any, code: str, status: int, **kwargs: Any) -> None:
     record(events.LOGIN_FAILURE, request=request, outcome="failure", reason=code, method="sso",
+           status=status)
+
+
+@receiver(sso_step_up_succeeded, dispatch_uid="audit.step_up_succeeded")
+def on_sso_step_up(sender: Any, request: Any, user: Any, claims: dict[str, Any], method: str,
+                   **kwargs: Any) -> None:
+    amr = claims.get("amr")
+    record(events.MFA_SUCCESS, request=request, user=user, issuer=claims.get("iss"),
+           subject=claims.get("sub"), method=method, acr=claims.get("acr"),
+           amr=[m for m in amr if isinstance(m, str)] if isinstance(amr, list) else None)
+
+
+@receiver(sso_step_up_failed, dispatch_uid="audit.step_up_failed")
+def on_sso_step_up_failure(sender: Any, request: Any, code: str, status: int, method: str,
+                           **kwargs: Any) -> None:
+    record(events.MFA_FAILURE, request=request, outcome="failure", reason=code, method=method,
            status=status)
 
 

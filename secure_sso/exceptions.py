@@ -101,3 +101,50 @@ class SignInNotRecorded(SSOError):
     public_message = _(
         "Sign-in is temporarily unavailable because it could not be recorded. Please try again."
     )
+
+
+class StepUpNotProven(SSOError):
+    """A provider step-up came back without proof of a fresh second factor.
+
+    ``step_up_not_proven``: neither an ``acr`` from ``STEP_UP_ACR_VALUES`` nor an
+    ``amr`` from ``STEP_UP_AMR``; ``step_up_not_fresh``: ``auth_time`` missing or older
+    than the step-up.
+    """
+
+    code = "step_up_not_proven"
+    status = 403
+    public_message = _(
+        "The identity provider did not confirm a new sign-in with a second factor, "
+        "so this page stays locked. You are still signed in; try again and use your "
+        "second factor at the provider."
+    )
+
+
+class StepUpWrongAccount(SSOError):
+    """A provider step-up does not belong to the account signed in here.
+
+    ``step_up_wrong_account``: the provider authenticated another ``sub`` (or issuer);
+    ``step_up_session_changed``: this session is no longer the one that started it.
+    """
+
+    code = "step_up_wrong_account"
+    status = 403
+    public_message = _(
+        "The confirmation at the identity provider was not made with the account that "
+        "is signed in here, so it was refused."
+    )
+
+
+class StepUpUnavailable(SSOError):
+    """A provider step-up cannot start: nobody is signed in through the provider here.
+
+    ``step_up_unavailable``: a password session, or one from another issuer;
+    ``step_up_not_signed_in``: no session at all.
+    """
+
+    code = "step_up_unavailable"
+    status = 403
+    public_message = _(
+        "This account did not sign in through the identity provider, so it cannot "
+        "confirm a step-up there."
+    )

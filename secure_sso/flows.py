@@ -1,14 +1,21 @@
-"""The sign-in, callback and sign-out sequences, as plain functions views and tests call.
+"""The sign-in, callback, provider step-up and sign-out sequences, as plain functions
+views and tests call.
 
 Each step that can fail raises an :class:`~secure_sso.exceptions.SSOError`; the views
 turn it into an error page. Signals are sent here, after state has changed.
+
+A provider step-up (:func:`begin_step_up`) is a sign-in of the account already signed
+in, asked with ``prompt=login``, ``max_age=0`` and ``acr_values``; it comes back through
+the same callback, whose pending entry says which of the two it is.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth import authenticate, login
@@ -16,7 +23,7 @@ from django.contrib.auth import logout as django_logout
 from django.http import HttpRequest
 from django.urls import reverse
 
-from secure_sso import client, state
+from secure_sso import client, state, stepup
 from secure_sso.adapter import get_adapter
 from secure_sso.claims import merge_userinfo
 from secure_sso.conf import sso_settings
@@ -31,11 +38,20 @@ from secure_sso.exceptions import (
     ProviderDenied,
     SignInNotRecorded,
     SSOError,
+    StepUpNotProven,
+    StepUpUnavailable,
+    StepUpWrongAccount,
     UserRefused,
 )
 from secure_sso.id_token import verify_id_token
 from secure_sso.redirects import safe_next_url
-from secure_sso.signals import sso_logged_out, sso_login_failed, sso_login_succeeded
+from secure_sso.signals import (
+    sso_logged_out,
+    sso_login_failed,
+    sso_login_succeeded,
+    sso_step_up_failed,
+    sso_step_up_succeeded,
+)
 
 logger = logging.getLogger("secure_sso")
 BACKEND_PATH = "secure_sso.backends.SSOBackend"
@@ -46,6 +62,8 @@ KNOWN_PROVIDER_ERRORS = frozenset(
      "account_selection_required", "invalid_request", "unauthorized_client",
      "unsupported_response_type", "invalid_scope", "server_error", "temporarily_unavailable"}
 )
+#: The step-up method recorded in the session and the audit trail for provider step-ups.
+STEP_UP_METHOD_PROVIDER = "provider"
 
 
 def redirect_uri(request: HttpRequest) -> str:
@@ -86,17 +104,13 @@ def _provider_error(params: Mapping[str, str]) -> ProviderDenied:
     return exc
 
 
-def complete_login(request: HttpRequest, params: Mapping[str, str]) -> str:
-    """Finish a sign-in from the callback's query parameters; return where to go next.
-
-    Order matters: the pending state is consumed first (so any callback, good or
-    bad, burns it), the ``iss`` parameter is checked before the code is spent, and
-    the user is logged in only after every token check passed.
-    """
-    pending = state.consume(
-        request.session, params.get("state"), ttl=sso_settings.PENDING_LOGIN_TTL
-    )
-    metadata = client.get_metadata()
+def _verified_callback(
+    request: HttpRequest,
+    params: Mapping[str, str],
+    pending: state.PendingLogin,
+    metadata: client.ProviderMetadata,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The callback checks both purposes share: ``iss``, error, code, exchange, ID token."""
     # SECURITY: RFC 9207 mix-up defence. A present `iss` must match; a provider that
     # advertises the parameter must send it.
     if "iss" in params:
@@ -109,6 +123,9 @@ def complete_login(request: HttpRequest, params: Mapping[str, str]) -> str:
     code = params.get("code")
     if not isinstance(code, str) or not code or len(code) > MAX_CODE_LENGTH:
         raise CallbackTampered("code missing or malformed", code="code_missing")
+    if pending.is_step_up:
+        # Before the code is spent: this session must still be the one that asked.
+        _check_step_up_session(request, pending)
 
     token = client.exchange_code(
         metadata,
@@ -126,6 +143,25 @@ def complete_login(request: HttpRequest, params: Mapping[str, str]) -> str:
         leeway=sso_settings.CLOCK_SKEW,
         max_age=sso_settings.ID_TOKEN_MAX_AGE,
     )
+    return token, claims
+
+
+def complete_login(request: HttpRequest, params: Mapping[str, str]) -> str:
+    """Finish a sign-in (or a provider step-up) from the callback's query parameters;
+    return where to go next.
+
+    Order matters: the pending state is consumed first (so any callback, good or
+    bad, burns it), the ``iss`` parameter is checked before the code is spent, and
+    the user is logged in only after every token check passed.
+    """
+    pending = state.consume(
+        request.session, params.get("state"), ttl=sso_settings.PENDING_LOGIN_TTL
+    )
+    if pending.is_step_up:
+        with _reported_as_step_up():
+            return _complete_step_up(request, params, pending)
+    metadata = client.get_metadata()
+    token, claims = _verified_callback(request, params, pending, metadata)
     if sso_settings.FETCH_USERINFO and metadata.userinfo_endpoint:
         claims = merge_userinfo(claims, client.fetch_userinfo(metadata, token["access_token"]))
 
@@ -157,17 +193,185 @@ def complete_login(request: HttpRequest, params: Mapping[str, str]) -> str:
     return pending.next_url
 
 
+# --- Provider step-up -------------------------------------------------------------
+
+
+@contextmanager
+def _reported_as_step_up() -> Iterator[None]:
+    """Mark any :class:`SSOError` leaving the block as a step-up failure for
+    :func:`report_failure` (``sso_step_up_failed`` instead of ``sso_login_failed``)."""
+    try:
+        yield
+    except SSOError as exc:
+        exc.step_up = True  # type: ignore[attr-defined]
+        raise
+
+
+def _session_identity(request: HttpRequest) -> tuple[str, str] | None:
+    """``(issuer, sub)`` of the signed-in SSO session, or ``None``."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    issuer = request.session.get(SESSION_ISSUER_KEY)
+    subject = request.session.get(SESSION_SUBJECT_KEY)
+    if not (isinstance(issuer, str) and issuer and isinstance(subject, str) and subject):
+        return None
+    return issuer, subject
+
+
+def begin_step_up(request: HttpRequest, next_url: Any = None) -> str:
+    """Start a provider step-up for the account signed in here; return the provider URL.
+
+    The provider is asked to authenticate again whatever its session (``prompt=login``,
+    ``max_age=0``) and, when ``STEP_UP_ACR_VALUES`` is set, for one of those ``acr``.
+
+    Raises:
+        StepUpUnavailable: nobody is signed in, or not through the configured provider.
+    """
+    with _reported_as_step_up():
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            raise StepUpUnavailable("nobody is signed in", code="step_up_not_signed_in")
+        identity = _session_identity(request)
+        if identity is None:
+            raise StepUpUnavailable("the session did not sign in through the provider")
+        metadata = client.get_metadata()
+        issuer, subject = identity
+        if issuer != metadata.issuer:
+            raise StepUpUnavailable("the session signed in with another issuer")
+        adapter = get_adapter()
+        pending = state.new_pending_login_at_time(
+            redirect_uri=redirect_uri(request),
+            next_url=safe_next_url(next_url, adapter.get_login_redirect_url(request)),
+            now=time.time(),
+            purpose=state.PURPOSE_STEP_UP,
+            issuer=issuer,
+            subject=subject,
+        )
+        state.store(
+            request.session,
+            pending,
+            ttl=sso_settings.PENDING_LOGIN_TTL,
+            limit=sso_settings.MAX_PENDING_LOGINS,
+        )
+        extra = {"prompt": "login", "max_age": "0"}
+        if sso_settings.STEP_UP_ACR_VALUES:
+            extra["acr_values"] = " ".join(sso_settings.STEP_UP_ACR_VALUES)
+        return client.authorization_url(
+            metadata,
+            redirect_uri=pending.redirect_uri,
+            state=pending.state,
+            nonce=pending.nonce,
+            code_verifier=pending.code_verifier,
+            extra=extra,
+        )
+
+
+def _check_step_up_session(request: HttpRequest, pending: state.PendingLogin) -> None:
+    """This session is still signed in as the account that started the step-up."""
+    if _session_identity(request) != (pending.issuer, pending.subject):
+        raise StepUpWrongAccount(
+            "the session is not the one that started the step-up", code="step_up_session_changed"
+        )
+
+
+def step_up_factor_proven(
+    claims: Mapping[str, Any], *, acr_values: Any, amr_values: Any
+) -> bool:
+    """Whether the ID token proves a second factor: its ``acr`` is one of ``acr_values``
+    or its ``amr`` list names one of ``amr_values``. Empty settings prove nothing."""
+    acr = claims.get("acr")
+    if isinstance(acr, str) and acr and acr in acr_values:
+        return True
+    amr = claims.get("amr")
+    return isinstance(amr, list) and any(
+        isinstance(method, str) and method in amr_values for method in amr
+    )
+
+
+def check_step_up_claims_at_time(
+    claims: Mapping[str, Any], pending: state.PendingLogin, *, now: float
+) -> None:
+    """The verified ID token of a step-up: same account, fresh authentication, a factor.
+
+    Raises:
+        StepUpWrongAccount: another issuer or ``sub`` than the session's
+            (``step_up_wrong_account``): a different account cannot step this one up.
+        StepUpNotProven: ``auth_time`` missing, malformed, before the step-up started
+            or in the future (``step_up_not_fresh``), or no accepted ``acr``/``amr``
+            (``step_up_not_proven``).
+    """
+    if claims.get("iss") != pending.issuer or claims.get("sub") != pending.subject:
+        raise StepUpWrongAccount("step-up answered for another account")
+    auth_time = claims.get("auth_time")
+    skew = sso_settings.CLOCK_SKEW
+    if (
+        isinstance(auth_time, bool)
+        or not isinstance(auth_time, int | float)
+        or not math.isfinite(auth_time)
+    ):
+        raise StepUpNotProven("auth_time missing or not a number", code="step_up_not_fresh")
+    # SECURITY: the provider must have authenticated the person after the step-up began;
+    # an older authentication (a provider session reused despite max_age=0) proves nothing.
+    if auth_time < pending.created_at - skew or auth_time > now + skew:
+        raise StepUpNotProven("auth_time outside the step-up", code="step_up_not_fresh")
+    if not step_up_factor_proven(
+        claims,
+        acr_values=sso_settings.STEP_UP_ACR_VALUES,
+        amr_values=sso_settings.STEP_UP_AMR,
+    ):
+        raise StepUpNotProven("no accepted acr or amr in the ID token")
+
+
+def _complete_step_up(
+    request: HttpRequest, params: Mapping[str, str], pending: state.PendingLogin
+) -> str:
+    metadata = client.get_metadata()
+    token, claims = _verified_callback(request, params, pending, metadata)
+    check_step_up_claims_at_time(claims, pending, now=time.time())
+    # The session may have changed while the provider was asked (another tab).
+    _check_step_up_session(request, pending)
+    # No authenticate()/login(): the account is already signed in and stays the same.
+    stepup.mark_step_up(request, STEP_UP_METHOD_PROVIDER)
+    try:
+        sso_step_up_succeeded.send(
+            sender=complete_login,
+            request=request,
+            user=request.user,
+            claims=claims,
+            method=STEP_UP_METHOD_PROVIDER,
+        )
+    except Exception:  # noqa: BLE001  any receiver failure (the audit write) refuses
+        # SECURITY: fail closed. A step-up that could not be recorded does not count.
+        logger.critical("step-up not recorded; refusing it", exc_info=True)
+        stepup.clear_step_up(request)
+        raise SignInNotRecorded("a sso_step_up_succeeded receiver failed") from None
+    # The newer ID token is the better id_token_hint at logout.
+    request.session[SESSION_ID_TOKEN_KEY] = token["id_token"]
+    return pending.next_url
+
+
 def report_failure(request: HttpRequest, error: SSOError) -> None:
     """Tell observers (the audit app) that a sign-in step was refused.
 
     The step is refused whatever happens here; a receiver failure is only logged.
+    A refused provider step-up is reported as ``sso_step_up_failed``.
     """
     try:
-        sso_login_failed.send(
-            sender=complete_login, request=request, code=error.code, status=error.status
-        )
+        if getattr(error, "step_up", False):
+            sso_step_up_failed.send(
+                sender=complete_login,
+                request=request,
+                code=error.code,
+                status=error.status,
+                method=STEP_UP_METHOD_PROVIDER,
+            )
+        else:
+            sso_login_failed.send(
+                sender=complete_login, request=request, code=error.code, status=error.status
+            )
     except Exception:  # noqa: BLE001
-        logger.critical("sso_login_failed receiver failed for %s", error.code, exc_info=True)
+        logger.critical("sign-in failure receiver failed for %s", error.code, exc_info=True)
 
 
 def logout(request: HttpRequest) -> str:

@@ -1,10 +1,14 @@
-"""The link between a Django user and a provider identity, keyed on (issuer, subject)."""
+"""The link between a Django user and a provider identity, keyed on (issuer, subject);
+the recovery codes used for step-up."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 
 class SSOIdentity(models.Model):
@@ -31,3 +35,46 @@ class SSOIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} @ {self.issuer}"
+
+
+class RecoveryCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A user's set of single-use recovery codes, as one django-otp device.
+
+    Only keyed hashes are stored (:class:`RecoveryCode`); the codes themselves are shown
+    once, when made. :func:`django_otp.devices_for_user` lists this device with the user's
+    authenticators. Verification goes through :mod:`secure_sso.totp`.
+    """
+
+    #: Seconds of the first lockout after a wrong code; doubles at each further failure.
+    throttle_factor = 1
+
+    class Meta(Device.Meta):
+        verbose_name = _("recovery codes")
+        verbose_name_plural = _("recovery codes")
+
+    def get_throttle_factor(self) -> int:
+        return self.throttle_factor
+
+    def verify_token(self, token: Any) -> bool:
+        """Use one unused code; throttled like every django-otp device. See ``totp``."""
+        from secure_sso import totp
+
+        return totp.use_recovery_code(self, token)
+
+    def remaining(self) -> int:
+        return self.codes.filter(used_at__isnull=True).count()
+
+
+class RecoveryCode(models.Model):
+    """One recovery code, stored as an HMAC-SHA256 keyed by ``SECRET_KEY``; used once."""
+
+    device = models.ForeignKey(RecoveryCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(_("code (keyed hash)"), max_length=64, db_index=True)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("recovery code")
+        verbose_name_plural = _("recovery codes")
+
+    def __str__(self) -> str:
+        return f"{self.device_id}: {'used' if self.used_at else 'unused'}"

@@ -7,6 +7,12 @@
     :class:`~secure_sso.exceptions.SSOError` code, never a secret.
 ``sso_logged_out(sender, request, user, provider_logout)``
     after local logout, with whether the browser goes on to the provider.
+``sso_step_up_succeeded(sender, request, user, claims, method)``
+    after the provider proved a fresh second factor for the signed-in account
+    (``method="provider"``), once the session is marked; a receiver that raises
+    undoes the step-up, which is then refused.
+``sso_step_up_failed(sender, request, code, status, method)``
+    instead of ``sso_login_failed`` when a provider step-up is refused at any step.
 """
 
 from django.dispatch import Signal
@@ -14,6 +20,8 @@ from django.dispatch import Signal
 sso_login_succeeded = Signal()
 sso_login_failed = Signal()
 sso_logged_out = Signal()
+sso_step_up_succeeded = Signal()
+sso_step_up_failed = Signal()
 
 #: ``session_ended(sender, request, event, reason, username)``: a guarded session was ended
 #: by the package (``session.binding_mismatch`` or ``session.expired``).

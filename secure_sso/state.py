@@ -4,6 +4,10 @@ A pending sign-in lives in the browser's server-side session under one key. Seve
 tabs may sign in at once (up to ``MAX_PENDING_LOGINS``; the oldest is dropped), each
 entry expires after ``PENDING_LOGIN_TTL`` seconds, and :func:`consume` removes the
 entry before anything else happens, so a replayed callback finds nothing.
+
+A pending entry is either a sign-in (``purpose="login"``) or a provider step-up
+(``purpose="step_up"``) of the account already signed in, whose issuer and ``sub``
+it records. Entries stored before ``purpose`` existed read as sign-ins.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from secure_sso.exceptions import CallbackTampered
 
 #: Longest ``state`` accepted from a callback; ours are 43 characters.
 MAX_STATE_LENGTH = 128
+PURPOSE_LOGIN = "login"
+PURPOSE_STEP_UP = "step_up"
+PURPOSES = frozenset({PURPOSE_LOGIN, PURPOSE_STEP_UP})
 
 
 @dataclass(frozen=True)
@@ -29,10 +36,30 @@ class PendingLogin:
     redirect_uri: str
     next_url: str
     created_at: float
+    purpose: str = PURPOSE_LOGIN
+    #: For a step-up: the issuer and ``sub`` of the session that started it.
+    issuer: str = ""
+    subject: str = ""
+
+    @property
+    def is_step_up(self) -> bool:
+        return self.purpose == PURPOSE_STEP_UP
 
 
-def new_pending_login_at_time(*, redirect_uri: str, next_url: str, now: float) -> PendingLogin:
+def new_pending_login_at_time(
+    *,
+    redirect_uri: str,
+    next_url: str,
+    now: float,
+    purpose: str = PURPOSE_LOGIN,
+    issuer: str = "",
+    subject: str = "",
+) -> PendingLogin:
     """Fresh random values: 256 bits each, from :mod:`secrets`."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown pending sign-in purpose {purpose!r}")
+    if purpose == PURPOSE_STEP_UP and not (issuer and subject):
+        raise ValueError("a step-up needs the signed-in issuer and subject")
     return PendingLogin(
         state=secrets.token_urlsafe(32),
         nonce=secrets.token_urlsafe(32),
@@ -41,6 +68,9 @@ def new_pending_login_at_time(*, redirect_uri: str, next_url: str, now: float) -
         redirect_uri=redirect_uri,
         next_url=next_url,
         created_at=now,
+        purpose=purpose,
+        issuer=issuer,
+        subject=subject,
     )
 
 
@@ -91,6 +121,16 @@ def consume_at_time(session: Any, state: Any, *, now: float, ttl: int) -> Pendin
         pending = PendingLogin(**found)
     except TypeError:
         raise CallbackTampered("pending sign-in unreadable", code="state_mismatch") from None
+    if (
+        not isinstance(pending.purpose, str)
+        or pending.purpose not in PURPOSES
+        or not isinstance(pending.issuer, str)
+        or not isinstance(pending.subject, str)
+        or (pending.is_step_up and not (pending.issuer and pending.subject))
+    ):
+        # SECURITY: fail closed. An entry that is neither a plain sign-in nor a complete
+        # step-up is never treated as a sign-in.
+        raise CallbackTampered("pending sign-in unreadable", code="state_mismatch")
     if now - pending.created_at >= ttl or pending.created_at > now + 60:
         raise CallbackTampered("pending sign-in expired", code="state_expired")
     return pending

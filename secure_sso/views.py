@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
@@ -54,6 +55,18 @@ def callback_view(request: HttpRequest) -> HttpResponse:
     """The provider's redirect back (``redirect_uri``)."""
     try:
         return _redirect(flows.complete_login(request, request.GET.dict()))
+    except SSOError as exc:
+        return error_response(request, exc)
+
+
+@require_GET
+def step_up_provider_view(request: HttpRequest) -> HttpResponse:
+    """Start a provider step-up (``STEP_UP_METHOD = "provider"``) for the signed-in account;
+    ``?next=`` is kept only if it is a same-site path. Anonymous visitors sign in first."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    try:
+        return _redirect(flows.begin_step_up(request, request.GET.get(REDIRECT_FIELD_NAME)))
     except SSOError as exc:
         return error_response(request, exc)
 

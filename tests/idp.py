@@ -560,6 +560,50 @@ def login_via_devidp(
     return _drive(session, authorize_url, choose, accept_final_page=False, timeout=timeout)
 
 
+def reauthenticate_via_devidp(
+    session: requests.Session,
+    authorize_url: str,
+    login: str,
+    *,
+    password: str = DEFAULT_PASSWORD,
+    timeout: float = 10.0,
+) -> requests.Response:
+    """Like :func:`login_via_devidp`, for a request that must authenticate afresh
+    (``prompt=login``, ``max_age=0``, a step-up).
+
+    Raises ``RuntimeError`` when the provider answers without showing its login form
+    (it reused its session). When ``login`` is another account than the one the
+    provider's session holds, the provider first signs the previous account out with
+    an automatic form (hidden ``xsrf`` and ``logout=yes``); that form is submitted as
+    a browser would. Returns the first response that redirects off the provider.
+    """
+    asked = []
+
+    def choose(forms: list[_Form]) -> tuple[_Form, dict[str, str]] | None:
+        for form in forms:
+            if form.value("prompt") == "login" or {"login", "password"} <= form.field_names():
+                asked.append(form)
+                return form, {"login": login, "password": password}
+        for form in forms:
+            if form.value("prompt") == "consent":
+                extra = _submit_fields(form, lambda n, v, t: t.lower() in {"continue", "allow"})
+                return form, extra
+        for form in forms:
+            if "xsrf" in form.field_names() and form.value("logout") == "yes":
+                return form, {}
+        for form in forms:
+            if form.field_names() & {"code", "error", "response"}:
+                return form, {}
+        return None
+
+    response = _drive(session, authorize_url, choose, accept_final_page=False, timeout=timeout)
+    if not asked:
+        raise RuntimeError(
+            f"devidp did not ask for a login again: {response.headers.get('Location', '')}"
+        )
+    return response
+
+
 def end_session_via_devidp(
     session: requests.Session,
     end_session_url: str,
@@ -600,4 +644,5 @@ __all__ = [
     "end_session_via_devidp",
     "ensure_devidp_installed",
     "login_via_devidp",
+    "reauthenticate_via_devidp",
 ]
