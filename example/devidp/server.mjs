@@ -15,6 +15,13 @@
 //   DEVIDP_ACCOUNTS  optional path to a JSON file {"<login>": {claims...}}
 //                    overriding/adding claims per login name. The file is
 //                    re-read on every account lookup / claims call.
+//                    Two keys of an entry are not claims but describe how the
+//                    login authenticates, read when the login form is
+//                    submitted: "amr" (list of method strings, e.g.
+//                    ["pwd", "mfa"]) and "acr" (a string, e.g.
+//                    "urn:devidp:mfa"). They reach the ID token (with
+//                    auth_time) as the session's authentication properties;
+//                    without them the ID token carries neither.
 //   DEVIDP_CONFORM_ID_TOKEN_CLAIMS  optional, "0" turns conformIdTokenClaims
 //                    off (default on, as in oidc-provider).
 //
@@ -138,10 +145,14 @@ function defaultClaims(login) {
   };
 }
 
+// Authentication properties of an accounts file entry, not user claims.
+const AUTHENTICATION_KEYS = ['amr', 'acr'];
+
 // Defaults, overridden by the accounts file entry; a claim overridden with
 // null is removed. `sub` is always the login name.
 function claimsFor(login) {
-  const overrides = readAccounts()[login] || {};
+  const overrides = { ...(readAccounts()[login] || {}) };
+  for (const key of AUTHENTICATION_KEYS) delete overrides[key];
   const claims = { ...defaultClaims(login), ...overrides };
   for (const [key, value] of Object.entries(claims)) {
     if (value === null) delete claims[key];
@@ -159,6 +170,41 @@ async function findAccount(ctx, sub) {
     async claims() {
       return claimsFor(sub);
     },
+  };
+}
+
+// How `login` authenticates this time: { amr, acr } from its accounts file
+// entry, each left out when absent. A malformed value is an error (the login
+// fails loudly) rather than silently weaker or stronger authentication.
+function authenticationFor(login) {
+  const entry = readAccounts()[login] || {};
+  const result = {};
+  if (entry.amr !== undefined && entry.amr !== null) {
+    if (!Array.isArray(entry.amr) || !entry.amr.every((v) => typeof v === 'string' && v)) {
+      throw new TypeError(`accounts file: "amr" of ${login} must be a list of strings`);
+    }
+    result.amr = [...entry.amr];
+  }
+  if (entry.acr !== undefined && entry.acr !== null) {
+    if (typeof entry.acr !== 'string' || !entry.acr) {
+      throw new TypeError(`accounts file: "acr" of ${login} must be a non-empty string`);
+    }
+    result.acr = entry.acr;
+  }
+  return result;
+}
+
+// devInteractions finishes a login with { login: { accountId } } only. Every
+// finished interaction goes through provider.interactionResult(), so the
+// login's amr/acr are added there; oidc-provider then keeps them on the
+// session (with the login time, auth_time) and puts them in ID tokens.
+function addAuthenticationToLogins(provider) {
+  const interactionResult = provider.interactionResult.bind(provider);
+  provider.interactionResult = async (req, res, result, options) => {
+    if (result && result.login && typeof result.login.accountId === 'string') {
+      result = { ...result, login: { ...result.login, ...authenticationFor(result.login.accountId) } };
+    }
+    return interactionResult(req, res, result, options);
   };
 }
 
@@ -206,8 +252,12 @@ function configuration() {
       },
     },
     findAccount,
+    // Offered in discovery; an acr value comes from the accounts file ("acr").
+    acrValues: ['urn:devidp:pwd', 'urn:devidp:mfa'],
     claims: {
-      openid: ['sub'],
+      // acr, amr and auth_time are the session's (see addAuthenticationToLogins),
+      // put in every ID token that has them, as providers commonly do.
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name', 'preferred_username'],
       groups: ['groups'],
@@ -270,6 +320,7 @@ async function main() {
     server.close();
     fail('invalid provider configuration', error);
   }
+  addAuthenticationToLogins(provider);
 
   for (const event of ['server_error', 'grant.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'introspection.error', 'revocation.error', 'jwks.error', 'discovery.error', 'check_session.error', 'backchannel.error']) {
     provider.on(event, (ctx, error) => {
