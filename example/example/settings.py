@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "secure_sso",
     "audit",
     "example",
@@ -51,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "secure_sso.middleware.SessionGuardMiddleware",
+    "secure_sso.middleware.StepUpMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "secure_sso.middleware.CSPMiddleware",
@@ -115,6 +118,8 @@ SECURE_SSO = {
     "GROUP_MAP": {"admins": "Administrators"},
     "STAFF_GROUPS": ["admins"],
     # Plain http on loopback only; on by default with DJANGO_DEBUG=1 (`make run`).
+    # Sensitive pages (like /account/security/) need a TOTP step-up at most this old.
+    "STEP_UP_MAX_AGE": int(os.environ.get("EXAMPLE_STEP_UP_MAX_AGE", "300")),
     "DEVELOPMENT_MODE": os.environ.get("SECURE_SSO_DEVELOPMENT", "1" if DEBUG else "0") == "1",
     # Sent by TransportMiddleware; kept equal to Django's SECURE_HSTS_* below.
     "HSTS_SECONDS": 31_536_000,

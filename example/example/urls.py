@@ -6,6 +6,7 @@ from example import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("account/security/", views.account_security, name="account_security"),
     path("sso/", include("secure_sso.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -9,16 +9,21 @@ import socket
 import subprocess
 import sys
 import time
+from base64 import b32decode
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+from django_otp.oath import TOTP
 
 from tests.idp import end_session_via_devidp, ensure_devidp_installed, login_via_devidp
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
+#: The example's step-up window in this test, short enough to watch it close.
+STEP_UP_WINDOW = 4
 
 
 def free_port() -> int:
@@ -41,6 +46,7 @@ def example_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         EXAMPLE_PORT=str(port),
         DEVIDP_PORT=str(idp_port),
         DATABASE_URL=f"sqlite:///{tmp_path_factory.mktemp('example') / 'db.sqlite3'}",
+        EXAMPLE_STEP_UP_MAX_AGE=str(STEP_UP_WINDOW),
     )
     log = tmp_path_factory.mktemp("example-log") / "run.log"
     with log.open("w") as out:
@@ -91,3 +97,39 @@ def test_sign_in_and_out_of_the_example(example_site: str) -> None:
     page = session.get(back_home.headers["Location"])
     assert page.url == example_site + "/"
     assert "You are not signed in." in page.text
+
+
+def test_sensitive_page_asks_for_totp(example_site: str) -> None:
+    """/account/security/ asks for enrollment, opens after a code from the shown secret,
+    and asks again once the step-up window has passed."""
+    session = requests.Session()
+    start = session.get(example_site + "/sso/login/?next=/dashboard/", allow_redirects=False)
+    back = login_via_devidp(session, start.headers["Location"], "sam")
+    session.get(back.headers["Location"])
+
+    page = session.get(example_site + "/account/security/")
+    assert urlsplit(page.url).path == "/sso/mfa/enroll/"  # no device yet: enroll first
+    secret = re.search(r'<code id="totp-secret">([A-Z2-7 ]+)</code>', page.text).group(1)
+    assert "<svg" in page.text and "<script" not in page.text
+    app = TOTP(b32decode(secret.replace(" ", "")))  # what an authenticator app computes
+    enrolled = session.post(
+        page.url,
+        data={"code": f"{app.token():06d}", "csrfmiddlewaretoken": session.cookies["csrftoken"],
+              "next": "/account/security/"},
+        headers={"Referer": page.url},
+    )
+    assert 'id="recovery-codes"' in enrolled.text
+    opened = session.get(example_site + "/account/security/")
+    assert urlsplit(opened.url).path == "/account/security/"
+    assert 'id="step-up-ok"' in opened.text
+
+    time.sleep(STEP_UP_WINDOW + 1)  # the window closes: the same page asks again
+    again = session.get(example_site + "/account/security/")
+    assert urlsplit(again.url).path == "/sso/step-up/"
+    app = TOTP(b32decode(secret.replace(" ", "")), drift=1)  # the next step: no replay
+    stepped = session.post(
+        again.url,
+        data={"code": f"{app.token():06d}", "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        headers={"Referer": again.url},
+    )
+    assert urlsplit(stepped.url).path == "/account/security/"
