@@ -606,3 +606,54 @@ def check_header_overlap(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             message, hint = W013.format(**fields), W013_HINT.format(**fields)
             warnings.append(Warning(message, hint=hint, id="secure_sso.W013"))
     return warnings
+
+
+E025 = "SECURE_SSO['STEP_UP_METHOD'] must be 'totp' or 'provider'."
+E025_HINT = "'totp' (django-otp, default) or 'provider' (acr/amr from the identity provider)."
+E026 = "SECURE_SSO['STEP_UP_WITHOUT_DEVICE'] must be 'enroll' or 'deny'."
+E026_HINT = "'enroll' (default) sends users without a device to set one up; 'deny' refuses."
+E027 = "Provider step-up can never succeed: STEP_UP_ACR_VALUES and STEP_UP_AMR are both empty."
+E027_HINT = "Set STEP_UP_AMR (default ['mfa', 'otp']) or the acr values your provider returns."
+E028 = "TOTP step-up needs django-otp: '{app}' is not in INSTALLED_APPS."
+E028_HINT = "Add 'django_otp' and 'django_otp.plugins.otp_totp' to INSTALLED_APPS and migrate."
+E029 = "StepUpMiddleware must come after SessionGuardMiddleware (and AuthenticationMiddleware)."
+E029_HINT = "Place 'secure_sso.middleware.StepUpMiddleware' right after SessionGuardMiddleware."
+E030 = "SECURE_SSO['STEP_UP_MAX_AGE'] must be a positive number of seconds."
+E030_HINT = "The default is 300 (five minutes)."
+W014 = "SECURE_SSO['{key}'] asks for step-up but StepUpMiddleware is not in MIDDLEWARE."
+W014_HINT = "Add 'secure_sso.middleware.StepUpMiddleware' after SessionGuardMiddleware."
+
+
+@register(Tags.security)
+def check_step_up(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Step-up settings, its middleware's place, and django-otp for the TOTP method."""
+    from django.apps import apps
+
+    errors: list[Any] = []
+    method = _user_value("STEP_UP_METHOD")
+    if method not in ("totp", "provider"):
+        errors.append(Error(E025, hint=E025_HINT, id="secure_sso.E025"))
+    if _user_value("STEP_UP_WITHOUT_DEVICE") not in ("enroll", "deny"):
+        errors.append(Error(E026, hint=E026_HINT, id="secure_sso.E026"))
+    proof = _user_value("STEP_UP_ACR_VALUES") or _user_value("STEP_UP_AMR")
+    if method == "provider" and not proof:
+        errors.append(Error(E027, hint=E027_HINT, id="secure_sso.E027"))
+    if method == "totp":
+        for app in ("django_otp", "django_otp.plugins.otp_totp"):
+            if not apps.is_installed(app):
+                errors.append(Error(E028.format(app=app), hint=E028_HINT, id="secure_sso.E028"))
+    max_age = _user_value("STEP_UP_MAX_AGE")
+    if isinstance(max_age, bool) or not isinstance(max_age, int | float) or max_age <= 0:
+        errors.append(Error(E030, hint=E030_HINT, id="secure_sso.E030"))
+    middleware = list(settings.MIDDLEWARE)
+    step_up = "secure_sso.middleware.StepUpMiddleware"
+    guard = "secure_sso.middleware.SessionGuardMiddleware"
+    if step_up in middleware and (
+        guard not in middleware or middleware.index(step_up) < middleware.index(guard)
+    ):
+        errors.append(Error(E029, hint=E029_HINT, id="secure_sso.E029"))
+    if step_up not in middleware:
+        for key in ("STEP_UP_URLS", "STEP_UP_ADMIN"):
+            if _user_value(key):
+                errors.append(Warning(W014.format(key=key), hint=W014_HINT, id="secure_sso.W014"))
+    return errors

@@ -723,3 +723,39 @@ class TestHeaderOverlap:
         settings.SECURE_CROSS_ORIGIN_OPENER_POLICY = None
         configure(settings, CROSS_ORIGIN_OPENER_POLICY="same-origin-allow-popups")
         assert ids(checks.check_header_overlap) == []
+
+
+class TestStepUp:
+    def test_clean(self) -> None:
+        """The suite's settings (TOTP, django-otp installed, middleware in place) pass."""
+        assert ids(checks.check_step_up) == []
+
+    @pytest.mark.parametrize(
+        ("values", "expected"),
+        [
+            ({"STEP_UP_METHOD": "sms"}, "secure_sso.E025"),
+            ({"STEP_UP_WITHOUT_DEVICE": "allow"}, "secure_sso.E026"),
+            ({"STEP_UP_METHOD": "provider", "STEP_UP_AMR": []}, "secure_sso.E027"),
+            ({"STEP_UP_MAX_AGE": 0}, "secure_sso.E030"),
+        ],
+    )
+    def test_bad_values(self, settings: Any, values: dict, expected: str) -> None:
+        """Each bad step-up setting is reported by its id."""
+        configure(settings, **values)
+        assert expected in ids(checks.check_step_up)
+
+    def test_e028_django_otp_missing(self, settings: Any) -> None:
+        """TOTP step-up without django-otp installed is E028."""
+        settings.INSTALLED_APPS = [
+            a for a in settings.INSTALLED_APPS if not a.startswith("django_otp")
+        ]
+        assert "secure_sso.E028" in ids(checks.check_step_up)
+
+    def test_e029_and_w014_middleware(self, settings: Any) -> None:
+        """StepUpMiddleware before the session guard is E029; protected URLs without it W014."""
+        mw = [m for m in settings.MIDDLEWARE if not m.endswith("StepUpMiddleware")]
+        settings.MIDDLEWARE = ["secure_sso.middleware.StepUpMiddleware", *mw]
+        assert "secure_sso.E029" in ids(checks.check_step_up)
+        settings.MIDDLEWARE = mw
+        configure(settings, STEP_UP_URLS=["/billing/"])
+        assert ids(checks.check_step_up) == ["secure_sso.W014"]
