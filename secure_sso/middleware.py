@@ -21,9 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from csp.constants import HEADER as CSP_HEADER
+from csp.middleware import CheckableLazyObject, PolicyParts
 from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
-from csp.middleware import PolicyParts
 from csp.utils import build_policy
+from django.conf import settings
 from django.http import (
     HttpRequest,
     HttpResponseBase,
@@ -39,6 +41,8 @@ from secure_sso.conf import is_loopback_url, sso_settings
 
 GetResponse = Callable[[HttpRequest], Any]
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+#: Statuses django-csp leaves without a policy when DEBUG (its debug pages).
+_CSP_DEBUG_EXEMPT = frozenset({500, 404})
 
 
 class _Base:
@@ -117,8 +121,8 @@ class TransportMiddleware(_Base):
         ):
             # Answered before CSPMiddleware ran (the https and session-ended pages):
             # the same strict policy; without a nonce, inline styles stay blocked.
-            response.headers["Content-Security-Policy"] = build_policy(
-                config=sso_settings.csp_policy, nonce=getattr(request, "_csp_nonce", None)
+            response.headers["Content-Security-Policy"] = package_policy_header(
+                getattr(request, "_csp_nonce", None)
             )
         if response.cookies:
             harden_cookies(response, secure=secure or not _plain_http_allowed(request))
@@ -261,13 +265,87 @@ class StepUpMiddleware(_Base):
         return False
 
 
+#: Response attributes through which django-csp's decorators change the policy of one view.
+_CSP_VIEW_ATTRS = (
+    "_csp_config", "_csp_update", "_csp_replace",
+    "_csp_config_ro", "_csp_update_ro", "_csp_replace_ro",
+)
+_NONCE_MARK = "\x00secure-sso-nonce\x00"
+
+
+class _PolicyCache:
+    """The package policy's header value, built once per policy instead of per response.
+
+    Keyed by the identity of ``sso_settings.csp_policy`` (a new object after every
+    settings reload). The value with a nonce is kept split around the nonce, so each
+    response only joins strings.
+    """
+
+    __slots__ = ("config", "without_nonce", "around_nonce")
+
+    def __init__(self) -> None:
+        self.config: Any = None
+        self.without_nonce = ""
+        self.around_nonce: list[str] = []
+
+    def header(self, config: Any, nonce: str | None) -> str:
+        if config is not self.config:
+            # build_policy orders directives by iterating a set: stable within a process,
+            # so a cached value equals what it would build for this response.
+            around = build_policy(config=config, nonce=_NONCE_MARK).split(_NONCE_MARK)
+            self.without_nonce = build_policy(config=config, nonce=None)
+            self.around_nonce = around
+            self.config = config
+        if not nonce:
+            return self.without_nonce
+        return nonce.join(self.around_nonce)
+
+
+_policy_cache = _PolicyCache()
+
+
+def package_policy_header(nonce: str | None) -> str:
+    """The ``Content-Security-Policy`` value of the package policy, with ``nonce`` if given."""
+    return _policy_cache.header(sso_settings.csp_policy, nonce)
+
+
 class CSPMiddleware(DjangoCSPMiddleware):
     """django-csp with the package's strict policy when the project sets none.
 
     With ``CONTENT_SECURITY_POLICY`` unset, the policy is :func:`secure_sso.csp.package_policy`
     (strict default plus ``SECURE_SSO["CSP"]``); per-view ``@csp_update``/``@csp_replace``
     decorators keep working.
+
+    Responses that no decorator touched get the package policy's header from a per-policy
+    cache (django-csp would copy and rebuild the policy for every response); anything
+    else (a project policy, a report-only policy, a decorated view, a subclass changing
+    :meth:`get_policy_parts`) goes through django-csp unchanged.
     """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        super().__init__(get_response)
+        self._own_parts = type(self).get_policy_parts is CSPMiddleware.get_policy_parts
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        config = sso_settings.csp_policy
+        if (
+            config is None
+            or not self._own_parts
+            or getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None)
+            or any(getattr(response, name, None) is not None for name in _CSP_VIEW_ATTRS)
+        ):
+            return super().process_response(request, response)
+        if response.status_code in _CSP_DEBUG_EXEMPT and settings.DEBUG:
+            return response
+        nonce = getattr(request, "_csp_nonce", None)
+        if CSP_HEADER not in response and getattr(response, "_csp_exempt", False) is False:
+            response[CSP_HEADER] = _policy_cache.header(config, nonce)
+        if nonce is None:
+            # As django-csp: a nonce asked for after the header is written is an error.
+            request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+        return response
 
     def get_policy_parts(
         self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False

@@ -1,0 +1,107 @@
+"""Per-request cost of the package's middleware: issue #8, item 1.
+
+An authenticated https GET of a view that reads ``request.user`` (a bound session, made
+with :func:`secure_sso.testing.force_login`), through
+
+* Django's ``startproject`` middleware list (the baseline), and
+* the package's recommended list (README: TransportMiddleware first,
+  AuditContextMiddleware, SessionGuardMiddleware, StepUpMiddleware, CSPMiddleware),
+
+over WSGI (``django.test.Client``) and ASGI (``django.test.AsyncClient`` on one event
+loop). Reference rows: each package middleware alone added to the default list, and
+django-csp's own middleware alone. Alternating rounds, medians; target <= 1.10x.
+
+Run from the repository root: ``python bench/request_overhead.py``. Nothing here asserts a time.
+"""
+
+import asyncio
+import sys
+from pathlib import Path
+
+_root = Path(__file__).resolve().parents[1]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _root / "bench"]
+sys.path.insert(0, str(_root))
+
+from bench.common import machine, median_rounds, print_table, setup_django  # noqa: E402
+
+ROUNDS = 7
+NUMBER = 150
+PATH = "/whoami/"
+#: A real browser's User-Agent: the session guard's fingerprint parses it.
+UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+      "Chrome/126.0.0.0 Safari/537.36")
+HDRS = {"User-Agent": UA}
+
+def build_stacks(settings) -> dict[str, list[str]]:
+    default = list(settings.DJANGO_DEFAULT_MIDDLEWARE)
+    package = list(settings.PACKAGE_MIDDLEWARE)
+
+    def with_one(name: str, *, before: str | None = None, after: str | None = None,
+                 first: bool = False) -> list[str]:
+        stack = list(default)
+        if first:
+            stack.insert(0, name)
+        elif after:
+            stack.insert(stack.index(after) + 1, name)
+        else:
+            stack.append(name)
+        return stack
+
+    auth = "django.contrib.auth.middleware.AuthenticationMiddleware"
+    return {
+        "default": default,
+        "package (full stack)": package,
+        "+ TransportMiddleware": with_one("secure_sso.middleware.TransportMiddleware",
+                                          first=True),
+        "+ AuditContextMiddleware": with_one("audit.middleware.AuditContextMiddleware",
+                                             first=True),
+        "+ SessionGuardMiddleware": with_one("secure_sso.middleware.SessionGuardMiddleware",
+                                             after=auth),
+        "+ StepUpMiddleware": with_one("secure_sso.middleware.StepUpMiddleware", after=auth),
+        "+ CSPMiddleware (package)": with_one("secure_sso.middleware.CSPMiddleware"),
+        "+ django-csp alone (reference)": with_one("bench.urls.DjangoCSPMiddleware"),
+    }
+
+def main() -> None:
+    setup_django()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import AsyncClient, Client, override_settings
+
+    from secure_sso.testing import force_login
+
+    user = get_user_model().objects.create_user("bench-user")
+    stacks = build_stacks(settings)
+    loop = asyncio.new_event_loop()
+
+    def wsgi_call(stack: list[str]):
+        with override_settings(MIDDLEWARE=stack):
+            browser = Client(HTTP_USER_AGENT=UA)
+            force_login(browser, user, user_agent=UA)
+            response = browser.get(PATH, secure=True)  # loads the chain now
+        assert response.status_code == 200, (stack, response.status_code)
+        assert response.content == b"user: bench-user", response.content
+        return lambda: browser.get(PATH, secure=True)
+
+    def asgi_call(stack: list[str]):
+        with override_settings(MIDDLEWARE=stack):
+            browser = AsyncClient()
+            force_login(browser, user, user_agent=UA)
+            response = loop.run_until_complete(browser.get(PATH, secure=True, headers=HDRS))
+        assert response.status_code == 200, (stack, response.status_code)
+        assert response.content == b"user: bench-user", response.content
+        return lambda: loop.run_until_complete(browser.get(PATH, secure=True, headers=HDRS))
+
+    print(f"machine: {machine()}")
+    print(f"{ROUNDS} alternating rounds x {NUMBER} requests per case; medians")
+    for label, make in (("WSGI (django.test.Client)", wsgi_call),
+                        ("ASGI (django.test.AsyncClient, one event loop)", asgi_call)):
+        funcs = {name: make(stack) for name, stack in stacks.items()}
+        times = median_rounds(funcs, rounds=ROUNDS, number=NUMBER)
+        base = times["default"]
+        rows = [(name, times[name], base) for name in stacks if name != "default"]
+        print_table(f"authenticated https GET {PATH}, {label}: vs default stack", rows)
+    loop.close()
+
+if __name__ == "__main__":
+    main()
