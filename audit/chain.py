@@ -37,21 +37,39 @@ _local_lock = threading.Lock()
 
 
 def _timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    value = value.astimezone(UTC)
+    if value.year >= 1000:
+        # The same text as the strftime below ("+00:00" -> "Z"), in a third of the time.
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# What json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# allow_nan=False) builds on every call; encode() keeps no state between calls.
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def _encode(data: dict[str, Any]) -> bytes:
+    data["created_at"] = _timestamp(data["created_at"])
+    data["client_ip"] = data["client_ip"] or None
+    return _ENCODER.encode(data).encode()
 
 
 def canonical(fields: Mapping[str, Any]) -> bytes:
     """Deterministic bytes for ``fields``: sorted keys, no whitespace, UTF-8."""
-    data = {name: fields.get(name) for name in SIGNED_FIELDS}
-    data["created_at"] = _timestamp(data["created_at"])
-    data["client_ip"] = data["client_ip"] or None
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+    return _encode({name: fields.get(name) for name in SIGNED_FIELDS})
 
 
 def compute_mac(fields: Mapping[str, Any], key: bytes) -> str:
     return hmac.new(key, canonical(fields), hashlib.sha256).hexdigest()
+
+
+def _row_mac(row: tuple[Any, ...], key: bytes) -> str:
+    """:func:`compute_mac` of a row holding the ``SIGNED_FIELDS`` in order (then ``mac``)."""
+    data = dict(zip(SIGNED_FIELDS, row, strict=False))
+    return hmac.new(key, _encode(data), hashlib.sha256).hexdigest()
 
 
 def _event_fields(event: AuditEvent) -> dict[str, Any]:
@@ -131,36 +149,67 @@ def verify_events(
     head: tuple[int, str, str] | None = None,
 ) -> VerifyResult:
     """Walk ``events`` (in ``seq`` order) and name the first one that breaks the chain."""
+    rows = ((*(getattr(event, name) for name in SIGNED_FIELDS), event.mac) for event in events)
+    return _verify_rows(rows, keys=keys, start_seq=start_seq, start_hash=start_hash, head=head)
+
+
+_SEQ, _PREV, _KEY_ID = (SIGNED_FIELDS.index(name) for name in ("seq", "prev_hash", "key_id"))
+_MAC = len(SIGNED_FIELDS)
+#: Columns of the rows :func:`_verify_rows` walks: the signed fields in order, then ``mac``.
+ROW_FIELDS = (*SIGNED_FIELDS, "mac")
+
+
+def _verify_rows(
+    rows: Iterable[tuple[Any, ...]],
+    *,
+    keys: Mapping[str, bytes],
+    start_seq: int,
+    start_hash: str,
+    head: tuple[int, str, str] | None,
+) -> VerifyResult:
+    """:func:`verify_events` over ``ROW_FIELDS`` tuples (no model instance per event)."""
     expected_seq, expected_prev, checked = start_seq, start_hash, 0
-    for event in events:
-        if event.seq != expected_seq:
+    mac_at_head: str | None = None
+    compare = hmac.compare_digest
+    for row in rows:
+        seq = row[_SEQ]
+        if seq != expected_seq:
             problem = (
-                f"expected seq {expected_seq}, found {event.seq} "
-                f"({'missing events' if event.seq > expected_seq else 'duplicate or reordered'})"
+                f"expected seq {expected_seq}, found {seq} "
+                f"({'missing events' if seq > expected_seq else 'duplicate or reordered'})"
             )
             return VerifyResult(False, checked, expected_seq, problem)
-        if not hmac.compare_digest(event.prev_hash, expected_prev):
-            return VerifyResult(False, checked, event.seq, "previous hash does not match")
-        key = keys.get(event.key_id)
+        if not compare(row[_PREV], expected_prev):
+            return VerifyResult(False, checked, seq, "previous hash does not match")
+        key = keys.get(row[_KEY_ID])
         if key is None:
-            return VerifyResult(False, checked, event.seq, f"unknown key id {event.key_id!r}")
+            return VerifyResult(False, checked, seq, f"unknown key id {row[_KEY_ID]!r}")
         try:
-            mac = compute_mac(_event_fields(event), key)
+            mac = _row_mac(row, key)
         except (TypeError, ValueError):
-            return VerifyResult(False, checked, event.seq, "fields cannot be serialised")
-        if not hmac.compare_digest(event.mac, mac):
-            return VerifyResult(False, checked, event.seq, "HMAC does not match its fields")
-        expected_seq, expected_prev, checked = event.seq + 1, event.mac, checked + 1
+            return VerifyResult(False, checked, seq, "fields cannot be serialised")
+        if not compare(row[_MAC], mac):
+            return VerifyResult(False, checked, seq, "HMAC does not match its fields")
+        if head is not None and seq == head[0]:
+            mac_at_head = row[_MAC]
+        expected_seq, expected_prev, checked = seq + 1, row[_MAC], checked + 1
     if head is not None:
         head_seq, head_mac, head_sig = head
         if head_seq >= expected_seq:
             problem = f"chain head is at seq {head_seq}: events after {expected_seq - 1} missing"
             return VerifyResult(False, checked, expected_seq, problem)
+        # The head was read first: events appended since (each verified above, so written
+        # with a key) may follow it. It must point at a real event of the chain.
+        at_head = expected_prev if head_seq == expected_seq - 1 else mac_at_head
         # SECURITY: the head is signed with every key that may have written it; a head moved
         # back by someone without the key (to hide deleted tail events) does not verify.
-        if (head_seq, head_mac) != (expected_seq - 1, expected_prev) or not any(
-            hmac.compare_digest(head_sig, _link_mac("head", head_seq, head_mac, key))
-            for key in keys.values()
+        if (
+            at_head is None
+            or not compare(head_mac, at_head)
+            or not any(
+                compare(head_sig, _link_mac("head", head_seq, head_mac, key))
+                for key in keys.values()
+            )
         ):
             return VerifyResult(False, checked, head_seq + 1, "chain head does not verify")
     return VerifyResult(True, checked)
@@ -187,13 +236,20 @@ def verify(using: str | None = None) -> VerifyResult:
     ):
         return VerifyResult(False, 0, start_seq, "prune checkpoint does not verify")
     head = ChainHead.objects.using(using).filter(pk=1).values_list("seq", "mac", "sig").first()
-    return verify_events(
-        iter_events(using, after_seq=start_seq - 1),
-        keys=audit_settings.SIGNING_KEYS,
-        start_seq=start_seq,
-        start_hash=start_hash,
-        head=head,
+    rows = (
+        AuditEvent.objects.using(using).filter(seq__gte=start_seq).order_by("seq")
+        .values_list(*ROW_FIELDS).iterator(chunk_size=5000)
     )
+    # Inside a transaction PostgreSQL streams the server-side cursor; in autocommit Django
+    # declares it WITH HOLD, which makes the server materialise the whole result first.
+    with transaction.atomic(using=using):
+        return _verify_rows(
+            rows,
+            keys=audit_settings.SIGNING_KEYS,
+            start_seq=start_seq,
+            start_hash=start_hash,
+            head=head,
+        )
 
 
 def event_verifies(event: AuditEvent) -> bool:

@@ -258,3 +258,24 @@ class TestConcurrency:
         pairs = {(e.details["worker"], e.details["i"]) for e in AuditEvent.objects.all()}
         assert len(pairs) == total
         assert connection.vendor == "sqlite"
+
+
+class TestVerifyDuringWrites:
+    def test_events_appended_after_the_head_was_read_verify(self, db: Any) -> None:
+        """A verification racing a write (head read, then one more event) still passes."""
+        import audit
+        from audit import chain
+        from audit.models import ChainHead
+
+        for n in range(3):
+            audit.record("test.race", n=n)
+        head = ChainHead.objects.filter(pk=1).values_list("seq", "mac", "sig").first()
+        audit.record("test.race", n=3)  # lands between reading the head and the events
+        rows = (
+            chain.AuditEvent.objects.order_by("seq").values_list(*chain.ROW_FIELDS)
+        )
+        result = chain._verify_rows(
+            rows, keys=chain.audit_settings.SIGNING_KEYS, start_seq=1,
+            start_hash=chain.GENESIS, head=head,
+        )
+        assert result.ok and result.checked == 4
