@@ -106,11 +106,13 @@ def append(fields: dict[str, Any], *, using: str | None = None) -> AuditEvent:
     key_id, key = signing
     using = using or router.db_for_write(AuditEvent)
     with _local_lock, transaction.atomic(using=using):
-        # Several first writers may race to create the head: all but one insert nothing.
-        ChainHead.objects.using(using).bulk_create(
-            [ChainHead(pk=1, seq=0, mac=GENESIS)], ignore_conflicts=True
-        )
-        head = ChainHead.objects.using(using).select_for_update().get(pk=1)
+        head = ChainHead.objects.using(using).select_for_update().filter(pk=1).first()
+        if head is None:
+            # Several first writers may race to create the head: all but one insert nothing.
+            ChainHead.objects.using(using).bulk_create(
+                [ChainHead(pk=1, seq=0, mac=GENESIS)], ignore_conflicts=True
+            )
+            head = ChainHead.objects.using(using).select_for_update().get(pk=1)
         event = AuditEvent(
             **fields,
             seq=head.seq + 1,
