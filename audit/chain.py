@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -217,15 +217,6 @@ def _verify_rows(
     return VerifyResult(True, checked)
 
 
-def iter_events(using: str | None = None, *, after_seq: int = 0) -> Iterator[AuditEvent]:
-    using = using or router.db_for_read(AuditEvent)
-    return (
-        AuditEvent.objects.using(using).filter(seq__gt=after_seq).order_by("seq").iterator(
-            chunk_size=2000
-        )
-    )
-
-
 def verify(using: str | None = None) -> VerifyResult:
     """Verify the whole stored chain from the genesis or the last prune checkpoint."""
     using = using or router.db_for_read(AuditEvent)
@@ -260,10 +251,6 @@ def event_verifies(event: AuditEvent) -> bool:
     if key is None:
         return False
     return hmac.compare_digest(event.mac, compute_mac(_event_fields(event), key))
-
-
-def vendor(using: str | None = None) -> str:
-    return connections[using or router.db_for_write(AuditEvent)].vendor
 
 
 # -- pruning -----------------------------------------------------------------------------
