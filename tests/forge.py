@@ -118,9 +118,17 @@ class ForgedProvider:
     ):
         self.client_id = client_id
         self.client_secret = client_secret
-        self.signing_key: RSAKey = _spare_rsa_key("signing", "forge-key-1")
         self.issuer = ""  # set by start()
-        self.metadata: dict | str = {}
+        self.reset()
+        self._log_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def reset(self) -> ForgedProvider:
+        """Every answer back to a correct provider's (a module-shared forge calls this per test)."""
+        self.signing_key: RSAKey = _spare_rsa_key("signing", "forge-key-1")
+        self.metadata: dict | str = self.default_metadata() if self.issuer else {}
         self.jwks: dict | str = {"keys": [self.public_jwk()]}
         self.userinfo: dict | str | None = {"sub": "forged-user"}
         self.token_body = None  # None -> 400 invalid_grant "no token_body configured"
@@ -130,10 +138,7 @@ class ForgedProvider:
         self.userinfo_status = 200
         self.delay: dict[str, float] = {}
         self.requests_log: list[LoggedRequest] = []
-        self._log_lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        return self
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> ForgedProvider:

@@ -61,16 +61,7 @@ def forge_server() -> Iterator[ForgedProvider]:
 @pytest.fixture
 def forge(forge_server: ForgedProvider) -> ForgedProvider:
     """The module's forge with every knob back to its default for this test."""
-    provider = forge_server
-    defaults = ForgedProvider(provider.client_id, provider.client_secret)
-    for name in ("signing_key", "userinfo", "token_body", "token_status", "metadata_status",
-                 "jwks_status", "userinfo_status"):
-        setattr(provider, name, getattr(defaults, name))
-    provider.delay = {}
-    provider.metadata = provider.default_metadata()
-    provider.jwks = {"keys": [provider.public_jwk()]}
-    provider.requests_log = []
-    return provider
+    return forge_server.reset()
 
 
 @pytest.fixture

@@ -51,11 +51,8 @@ def forge_server() -> Iterator[ForgedProvider]:
 @pytest.fixture
 def forge(forge_server: ForgedProvider) -> ForgedProvider:
     """The module's forge with its answers back to the defaults."""
-    forge_server.token_body = None
+    forge_server.reset()
     forge_server.userinfo = {"sub": SUB, "preferred_username": "forged.user"}
-    forge_server.metadata = forge_server.default_metadata()
-    forge_server.jwks = {"keys": [forge_server.public_jwk()]}
-    forge_server.requests_log = []
     return forge_server
 
 
