@@ -24,6 +24,15 @@
 //                    without them the ID token carries neither.
 //   DEVIDP_CONFORM_ID_TOKEN_CLAIMS  optional, "0" turns conformIdTokenClaims
 //                    off (default on, as in oidc-provider).
+//   DEVIDP_ALLOW_LOOPBACK_CALLS  optional, "1" lets the provider's own
+//                    outgoing calls (back-channel logout) reach loopback
+//                    addresses, where the example site and the test server
+//                    listen. oidc-provider refuses special-use addresses by
+//                    default as an SSRF guard; only loopback is re-allowed.
+//
+// Clients may set backchannel_logout_uri (with backchannel_logout_session_required)
+// and ask for refresh tokens with the offline_access scope (and prompt=consent, as
+// OpenID Connect Core 11 requires); every refresh rotates the refresh token.
 //
 // When listening it prints exactly one line to stdout:
 //   {"ready": true, "issuer": "http://127.0.0.1:<port>"}
@@ -93,7 +102,7 @@ function parseClients(raw) {
     return {
       token_endpoint_auth_method: 'client_secret_basic',
       ...client,
-      grant_types: ['authorization_code'],
+      grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
     };
   });
@@ -104,6 +113,7 @@ const HOST = parseHost(process.env.DEVIDP_HOST);
 const CLIENTS = parseClients(process.env.DEVIDP_CLIENTS);
 const ACCOUNTS_PATH = process.env.DEVIDP_ACCOUNTS || '';
 const CONFORM_ID_TOKEN_CLAIMS = process.env.DEVIDP_CONFORM_ID_TOKEN_CLAIMS !== '0';
+const ALLOW_LOOPBACK_CALLS = process.env.DEVIDP_ALLOW_LOOPBACK_CALLS === '1';
 
 // ---------------------------------------------------------------------------
 // Accounts
@@ -234,11 +244,15 @@ function configuration() {
   return {
     clients: CLIENTS,
     clientDefaults: {
-      grant_types: ['authorization_code'],
+      grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
     },
+    // Rotate on every use, as Auth0/Okta do with rotation on; a reused refresh
+    // token then revokes the grant (oidc-provider's reuse detection).
+    rotateRefreshToken: () => true,
+    fetch: outgoingFetch,
     responseTypes: ['code'],
     jwks: JWKS,
     cookies: {
@@ -262,7 +276,7 @@ function configuration() {
       profile: ['name', 'given_name', 'family_name', 'preferred_username'],
       groups: ['groups'],
     },
-    scopes: ['openid', 'email', 'profile', 'groups'],
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
     conformIdTokenClaims: CONFORM_ID_TOKEN_CLAIMS,
     pkce: {
       // S256 is the only method oidc-provider implements; require it always.
@@ -271,6 +285,7 @@ function configuration() {
     features: {
       devInteractions: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: true },
       userinfo: { enabled: true },
       revocation: { enabled: true },
       introspection: { enabled: true },
@@ -284,6 +299,7 @@ function configuration() {
       Interaction: 3600,
       Session: 14 * 24 * 3600,
       Grant: 14 * 24 * 3600,
+      RefreshToken: 14 * 24 * 3600,
     },
     renderError(ctx, out) {
       ctx.type = 'html';
@@ -293,6 +309,26 @@ function configuration() {
       ctx.body = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>devidp error</title></head><body><h1>devidp error</h1>${rows}</body></html>`;
     },
   };
+}
+
+// oidc-provider hands its own fetch an undici dispatcher that destroys
+// connections to special-use addresses (SSRF guard). With
+// DEVIDP_ALLOW_LOOPBACK_CALLS=1, calls to loopback URLs go without it; every
+// other destination keeps the guard.
+function outgoingFetch(url, options) {
+  if (ALLOW_LOOPBACK_CALLS) {
+    let host = '';
+    try {
+      host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    } catch {
+      host = '';
+    }
+    if (host === 'localhost' || isLoopback(host)) {
+      const { dispatcher, ...rest } = options;
+      return globalThis.fetch(url, rest);
+    }
+  }
+  return globalThis.fetch(url, options);
 }
 
 function escapeHtml(value) {
@@ -330,6 +366,10 @@ async function main() {
       if (event === 'server_error' && err && err.stack) process.stderr.write(`${err.stack}\n`);
     });
   }
+
+  provider.on('backchannel.success', (ctx, client, accountId, sid) => {
+    process.stderr.write(`devidp: backchannel.success: client=${client.clientId} sid=${sid ? 'yes' : 'no'}\n`);
+  });
 
   server.removeAllListeners('error');
   server.on('error', (error) => process.stderr.write(`devidp: server error: ${error.stack || error}\n`));
