@@ -27,6 +27,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.django_client import DjangoOAuth2App
 from authlib.integrations.django_client.integration import DjangoIntegration
+from authlib.integrations.requests_client import OAuth2Session
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
@@ -37,6 +38,7 @@ from secure_sso.exceptions import (
     ProviderMetadataError,
     ProviderUnavailable,
     TokenExchangeFailed,
+    TokenRefreshRefused,
 )
 
 #: Largest discovery, JWKS or userinfo document read from the provider.
@@ -310,6 +312,49 @@ def exchange_code(
     return token
 
 
+def refresh_tokens(metadata: ProviderMetadata, tokens: dict[str, Any]) -> dict[str, Any]:
+    """Trade the refresh token for new tokens through Authlib's update-token hook.
+
+    Raises:
+        TokenRefreshRefused: the provider answered with an OAuth error (``invalid_grant``
+            when the refresh token was revoked, expired or reused).
+        ProviderUnavailable: network failure, timeout, or an unusable answer.
+    """
+    updated: list[dict[str, Any]] = []
+
+    def on_update(token: Any, refresh_token: Any = None, access_token: Any = None) -> None:
+        updated.append(dict(token))
+
+    session = OAuth2Session(
+        client_id=sso_settings.CLIENT_ID,
+        client_secret=sso_settings.CLIENT_SECRET,
+        token_endpoint=metadata.token_endpoint,
+        token_endpoint_auth_method=sso_settings.TOKEN_ENDPOINT_AUTH_METHOD,
+        token={**tokens, "expires_at": 0},  # due now: the caller decided to refresh
+        update_token=on_update,
+        default_timeout=sso_settings.HTTP_TIMEOUT,
+    )
+    session.headers["User-Agent"] = USER_AGENT
+    try:
+        with session:
+            session.ensure_active_token(session.token)
+    except OAuthError as exc:
+        error = exc.error if isinstance(exc.error, str) else "oauth_error"
+        raise TokenRefreshRefused(f"token endpoint error={error[:64]}") from None
+    except requests.RequestException as exc:
+        raise ProviderUnavailable(f"token endpoint: {exc.__class__.__name__}") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ProviderUnavailable(f"token endpoint: {exc.__class__.__name__}") from None
+    if not updated:
+        raise ProviderUnavailable("token endpoint: no refreshed token")
+    token = updated[-1]
+    if not isinstance(token.get("access_token"), str) or not token["access_token"]:
+        raise ProviderUnavailable("refresh answer has no access_token")
+    if str(token.get("token_type", "")).lower() != "bearer":
+        raise ProviderUnavailable("refresh answer is not a Bearer token")
+    return token
+
+
 def fetch_userinfo(metadata: ProviderMetadata, access_token: str) -> dict[str, Any]:
     """The userinfo claims, as an untrusted JSON object (the caller checks ``sub``)."""
     if not metadata.userinfo_endpoint:
@@ -326,12 +371,15 @@ def end_session_url(
     *,
     id_token_hint: str | None,
     post_logout_redirect_uri: str,
+    state: str | None = None,
+    fallback_return_to: str | None = None,
     metadata: ProviderMetadata | None = None,
 ) -> str | None:
     """Where to send the browser to end the provider's session, or ``None``.
 
-    OpenID Connect RP-Initiated Logout when the provider advertises it; Auth0's
-    ``/v2/logout`` when the issuer is an Auth0 tenant without it.
+    OpenID Connect RP-Initiated Logout when the provider advertises it (with
+    ``state`` for the round trip); Auth0's ``/v2/logout`` when the issuer is an Auth0
+    tenant without it, returning to ``fallback_return_to`` (it carries no ``state``).
     """
     if metadata is None:
         try:
@@ -343,10 +391,13 @@ def end_session_url(
                   "post_logout_redirect_uri": post_logout_redirect_uri}
         if id_token_hint:
             params["id_token_hint"] = id_token_hint
+        if state:
+            params["state"] = state
         return add_params_to_uri(metadata.end_session_endpoint, params)
     if sso_settings.is_auth0:
         return add_params_to_uri(
             metadata.issuer.rstrip("/") + "/v2/logout",
-            {"client_id": sso_settings.CLIENT_ID, "returnTo": post_logout_redirect_uri},
+            {"client_id": sso_settings.CLIENT_ID,
+             "returnTo": fallback_return_to or post_logout_redirect_uri},
         )
     return None

@@ -90,6 +90,19 @@ DEFAULTS: dict[str, Any] = {
     "STEP_UP_ACR_VALUES": [],
     "STEP_UP_AMR": ["mfa", "otp"],
     "RECOVERY_CODES": 10,
+    # Single sign-out (back-channel logout, RP-initiated logout).
+    "BACKCHANNEL_LOGOUT": True,
+    "LOGOUT_TOKEN_MAX_AGE": 120,
+    "POST_LOGOUT_REDIRECT_URI": None,
+    # Tokens: kept server-side, encrypted; refreshed when REFRESH_TOKENS is on.
+    "TOKEN_ENCRYPTION_KEYS": [],
+    "REFRESH_TOKENS": False,
+    "REFRESH_BEFORE_EXPIRY": 60,
+    # Re-validation with the provider every N seconds (0: off).
+    "REVALIDATE_AFTER": 0,
+    # Where single-use values (states, nonces, logout token jtis) are claimed.
+    "STATE_STORE": "database",
+    "STATE_CACHE_ALIAS": "default",
 }
 
 #: Algorithms a relying party may pin. ``none`` and the HMAC family are excluded:
@@ -163,6 +176,9 @@ class SSOSettings:
         if isinstance(scopes, str):
             scopes = scopes.split()
         ordered = ["openid", *[s for s in scopes if s != "openid"]]
+        # Refresh tokens are asked for with offline_access (OpenID Connect Core 11).
+        if self.REFRESH_TOKENS:
+            ordered.append("offline_access")
         return tuple(dict.fromkeys(ordered))
 
     @cached_property
@@ -404,6 +420,63 @@ class SSOSettings:
         return int(self._get("RECOVERY_CODES"))
 
     @cached_property
+    def BACKCHANNEL_LOGOUT(self) -> bool:
+        return bool(self._get("BACKCHANNEL_LOGOUT"))
+
+    @cached_property
+    def LOGOUT_TOKEN_MAX_AGE(self) -> int:
+        return int(self._get("LOGOUT_TOKEN_MAX_AGE"))
+
+    @cached_property
+    def POST_LOGOUT_REDIRECT_URI(self) -> str | None:
+        return self._get("POST_LOGOUT_REDIRECT_URI") or None
+
+    @cached_property
+    def token_keys(self) -> tuple[bytes, ...]:
+        """Secrets for token encryption, newest first: ``TOKEN_ENCRYPTION_KEYS``, or
+        ``SECRET_KEY`` and its fallbacks (keys are derived from them, never used raw)."""
+        keys = self._get("TOKEN_ENCRYPTION_KEYS") or []
+        if isinstance(keys, str):
+            keys = [keys]
+        if not keys:
+            keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+        return tuple(str(k).encode() for k in keys if k)
+
+    @cached_property
+    def REFRESH_TOKENS(self) -> bool:
+        return bool(self._get("REFRESH_TOKENS"))
+
+    @cached_property
+    def REFRESH_BEFORE_EXPIRY(self) -> int:
+        return int(self._get("REFRESH_BEFORE_EXPIRY"))
+
+    @cached_property
+    def REVALIDATE_AFTER(self) -> int:
+        value = self._get("REVALIDATE_AFTER")
+        return int(value) if isinstance(value, int | float) and value > 0 else 0
+
+    @cached_property
+    def STATE_STORE(self) -> str:
+        return str(self._get("STATE_STORE"))
+
+    @cached_property
+    def STATE_CACHE_ALIAS(self) -> str:
+        return str(self._get("STATE_CACHE_ALIAS"))
+
+    @cached_property
+    def sso_paths(self) -> frozenset[str]:
+        """The package's own sign-in and sign-out paths, resolved once."""
+        from django.urls import NoReverseMatch, reverse
+
+        paths = set()
+        for name in ("login", "callback", "logout", "logout_complete", "backchannel_logout"):
+            try:
+                paths.add(reverse(f"secure_sso:{name}"))
+            except NoReverseMatch:
+                continue
+        return frozenset(paths)
+
+    @cached_property
     def login_url(self) -> str:
         return resolve_url(settings.LOGIN_URL)
 
@@ -434,7 +507,8 @@ sso_settings = SSOSettings()
 
 _WATCHED_SETTINGS = frozenset(
     {SETTING_NAME, "LOGIN_REDIRECT_URL", "LOGOUT_REDIRECT_URL", "LOGIN_URL",
-     "CONTENT_SECURITY_POLICY", "SESSION_COOKIE_NAME", "MIDDLEWARE"}
+     "CONTENT_SECURITY_POLICY", "SESSION_COOKIE_NAME", "MIDDLEWARE", "SECRET_KEY",
+     "SECRET_KEY_FALLBACKS", "CACHES"}
 )
 
 

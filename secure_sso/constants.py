@@ -1,7 +1,8 @@
 """Names stored in sessions and claims this package treats specially."""
 
 SESSION_PENDING_KEY = "_secure_sso_pending"
-SESSION_ID_TOKEN_KEY = "_secure_sso_id_token"  # noqa: S105  a session key name, not a secret
+SESSION_VALIDATED_KEY = "_secure_sso_validated"
+SESSION_LOGOUT_STATE_KEY = "_secure_sso_logout_state"
 SESSION_ISSUER_KEY = "_secure_sso_iss"
 SESSION_SUBJECT_KEY = "_secure_sso_sub"
 SESSION_AUTH_TIME_KEY = "_secure_sso_auth_time"

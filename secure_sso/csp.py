@@ -11,8 +11,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from csp.constants import NONCE, NONE, SELF
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from secure_sso.conf import sso_settings
+
+REPORT_ONLY_SETTING = "CONTENT_SECURITY_POLICY_REPORT_ONLY"
 
 
 def provider_origin(issuer: str) -> str | None:
@@ -65,3 +70,24 @@ def merge(policy: dict[str, list[Any]], extra: dict[str, Any]) -> dict[str, list
 def package_policy() -> dict[str, list[Any]]:
     """The default policy for the configured provider, plus ``SECURE_SSO["CSP"]``."""
     return merge(default_policy(sso_settings.ISSUER), sso_settings.CSP)
+
+
+_report_only: list[bool] = []
+
+
+def report_only_policy_set() -> bool:
+    """Whether the project sets ``CONTENT_SECURITY_POLICY_REPORT_ONLY`` (then django-csp
+    builds every response's headers).
+
+    Cached until the setting changes: an unset setting costs ``getattr(settings, ...)`` an
+    ``AttributeError`` on every response, a fifth of the CSP middleware's own time.
+    """
+    if not _report_only:
+        _report_only.append(bool(getattr(settings, REPORT_ONLY_SETTING, None)))
+    return _report_only[0]
+
+
+@receiver(setting_changed)
+def _forget_report_only(*, setting: str, **kwargs: Any) -> None:
+    if setting == REPORT_ONLY_SETTING:
+        _report_only.clear()

@@ -148,3 +148,39 @@ class StepUpUnavailable(SSOError):
         "This account did not sign in through the identity provider, so it cannot "
         "confirm a step-up there."
     )
+
+
+class StoreUnavailable(SSOError):
+    """The shared single-use store (database or cache) could not be asked: refused."""
+
+    code = "store_unavailable"
+    status = 503
+    public_message = _("Sign-in is temporarily unavailable. Please try again shortly.")
+
+
+class InvalidLogoutToken(SSOError, SuspiciousOperation):
+    """A back-channel logout token failed a check; ``code`` says which."""
+
+    code = "logout_token_invalid"
+    status = 400
+    public_message = _("The logout request was not valid.")
+
+
+class ReauthenticationRequired(SSOError):
+    """The session's tokens are gone or refused by the provider: the person signs in again.
+
+    Raised by :func:`secure_sso.tokens.get_access_token`; ``SessionGuardMiddleware``
+    turns it into a redirect to the sign-in page.
+    """
+
+    code = "reauthentication_required"
+    status = 401
+    public_message = _("Your session with the identity provider has ended. Please sign in again.")
+
+
+class TokenRefreshRefused(SSOError):
+    """The provider refused the refresh token (revoked, expired, reused): the session ends."""
+
+    code = "refresh_refused"
+    status = 401
+    public_message = ReauthenticationRequired.public_message

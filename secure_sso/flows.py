@@ -11,30 +11,35 @@ the same callback, whose pending entry says which of the two it is.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import math
+import secrets
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth import authenticate, login
 from django.contrib.auth import logout as django_logout
 from django.http import HttpRequest
 from django.urls import reverse
 
-from secure_sso import client, state, stepup
+from secure_sso import client, session_index, state, stepup, store, tokens
 from secure_sso.adapter import get_adapter
 from secure_sso.claims import merge_userinfo
 from secure_sso.conf import sso_settings
 from secure_sso.constants import (
     SESSION_AUTH_TIME_KEY,
-    SESSION_ID_TOKEN_KEY,
     SESSION_ISSUER_KEY,
+    SESSION_LOGOUT_STATE_KEY,
     SESSION_SUBJECT_KEY,
+    SESSION_VALIDATED_KEY,
 )
 from secure_sso.exceptions import (
     CallbackTampered,
+    InvalidLogoutToken,
     ProviderDenied,
     SignInNotRecorded,
     SSOError,
@@ -44,8 +49,13 @@ from secure_sso.exceptions import (
     UserRefused,
 )
 from secure_sso.id_token import verify_id_token
+from secure_sso.logout_token import LogoutRequest, verify_logout_token
 from secure_sso.redirects import safe_next_url
 from secure_sso.signals import (
+    backchannel_logout as backchannel_logout_signal,
+)
+from secure_sso.signals import (
+    backchannel_logout_refused,
     sso_logged_out,
     sso_login_failed,
     sso_login_succeeded,
@@ -123,7 +133,7 @@ def _verified_callback(
     code = params.get("code")
     if not isinstance(code, str) or not code or len(code) > MAX_CODE_LENGTH:
         raise CallbackTampered("code missing or malformed", code="code_missing")
-    if pending.is_step_up:
+    if pending.for_signed_in_account:
         # Before the code is spent: this session must still be the one that asked.
         _check_step_up_session(request, pending)
 
@@ -157,9 +167,15 @@ def complete_login(request: HttpRequest, params: Mapping[str, str]) -> str:
     pending = state.consume(
         request.session, params.get("state"), ttl=sso_settings.PENDING_LOGIN_TTL
     )
+    # SECURITY: the session entry is gone, but another worker may hold the same session
+    # loaded: the shared store makes the state single-use across all of them.
+    if not store.use_once("state", pending.state, ttl=sso_settings.PENDING_LOGIN_TTL):
+        raise CallbackTampered("state already used", code="state_replayed")
     if pending.is_step_up:
         with _reported_as_step_up():
             return _complete_step_up(request, params, pending)
+    if pending.is_revalidation:
+        return _complete_revalidation(request, params, pending)
     metadata = client.get_metadata()
     token, claims = _verified_callback(request, params, pending, metadata)
     if sso_settings.FETCH_USERINFO and metadata.userinfo_endpoint:
@@ -170,10 +186,23 @@ def complete_login(request: HttpRequest, params: Mapping[str, str]) -> str:
         raise UserRefused("no backend accepted the identity", code="backend_refused")
     # login() rotates the session key, so a fixated pre-login session id is useless.
     login(request, user, backend=BACKEND_PATH)
-    request.session[SESSION_ID_TOKEN_KEY] = token["id_token"]
+    now = time.time()
     request.session[SESSION_ISSUER_KEY] = metadata.issuer
     request.session[SESSION_SUBJECT_KEY] = claims["sub"]
-    request.session[SESSION_AUTH_TIME_KEY] = int(time.time())
+    request.session[SESSION_AUTH_TIME_KEY] = int(now)
+    request.session[SESSION_VALIDATED_KEY] = int(now)
+    sid = claims.get("sid")
+    # Tokens stay on the server, encrypted, beside the index back-channel logout reads.
+    session_index.record(
+        request.session.session_key,
+        user=user,
+        issuer=metadata.issuer,
+        subject=claims["sub"],
+        sid=sid if isinstance(sid, str) and 0 < len(sid) <= 255 else None,
+        tokens=tokens.seal(
+            tokens.token_fields(token, now=now), issuer=metadata.issuer, subject=claims["sub"]
+        ),
+    )
     identity = getattr(user, "_secure_sso_identity", None)
     try:
         sso_login_succeeded.send(
@@ -346,8 +375,81 @@ def _complete_step_up(
         logger.critical("step-up not recorded; refusing it", exc_info=True)
         stepup.clear_step_up(request)
         raise SignInNotRecorded("a sso_step_up_succeeded receiver failed") from None
-    # The newer ID token is the better id_token_hint at logout.
-    request.session[SESSION_ID_TOKEN_KEY] = token["id_token"]
+    # The newer tokens (and ID token, the better id_token_hint at logout) are kept.
+    kept = tokens.load(request) or {}
+    kept.update(tokens.token_fields(token, now=time.time()))
+    tokens.save(request, kept)
+    return pending.next_url
+
+
+# --- Re-validation ----------------------------------------------------------------
+
+
+#: Provider answers to ``prompt=none`` meaning the person is no longer signed in there.
+REVALIDATION_ENDED = frozenset(
+    {"login_required", "consent_required", "interaction_required",
+     "account_selection_required", "access_denied"}
+)
+
+
+def begin_revalidation(request: HttpRequest, next_url: Any = None) -> str:
+    """Start a silent check (``prompt=none``) that this session's account is still signed in
+    and allowed at the provider; return the provider URL.
+
+    Raises:
+        StepUpUnavailable: the session did not sign in through the provider.
+    """
+    identity = _session_identity(request)
+    if identity is None:
+        raise StepUpUnavailable("the session did not sign in through the provider")
+    metadata = client.get_metadata()
+    pending = state.new_pending_login_at_time(
+        redirect_uri=redirect_uri(request),
+        next_url=safe_next_url(next_url, get_adapter().get_login_redirect_url(request)),
+        now=time.time(),
+        purpose=state.PURPOSE_REVALIDATE,
+        issuer=identity[0],
+        subject=identity[1],
+    )
+    state.store(
+        request.session, pending, ttl=sso_settings.PENDING_LOGIN_TTL,
+        limit=sso_settings.MAX_PENDING_LOGINS,
+    )
+    return client.authorization_url(
+        metadata,
+        redirect_uri=pending.redirect_uri,
+        state=pending.state,
+        nonce=pending.nonce,
+        code_verifier=pending.code_verifier,
+        extra={"prompt": "none"},
+    )
+
+
+def _complete_revalidation(
+    request: HttpRequest, params: Mapping[str, str], pending: state.PendingLogin
+) -> str:
+    """The provider's answer to ``prompt=none``: still the same account, or the end."""
+    from secure_sso import sessions
+    from secure_sso.signals import session_revalidated
+
+    if params.get("error") in REVALIDATION_ENDED and params.get("iss", pending.issuer) == (
+        pending.issuer
+    ):
+        _check_step_up_session(request, pending)
+        sessions.end(request, event="session.revalidation_failed", reason=params["error"])
+        return f"{sso_settings.login_url}?{urlencode({'next': pending.next_url})}"
+    metadata = client.get_metadata()
+    token, claims = _verified_callback(request, params, pending, metadata)
+    if claims.get("iss") != pending.issuer or claims.get("sub") != pending.subject:
+        sessions.end(request, event="session.revalidation_failed", reason="account_changed")
+        raise StepUpWrongAccount("re-validation answered for another account")
+    request.session[SESSION_VALIDATED_KEY] = int(time.time())
+    kept = tokens.load(request) or {}
+    kept.update(tokens.token_fields(token, now=time.time()))
+    tokens.save(request, kept)
+    session_revalidated.send(
+        sender=complete_login, request=request, user=request.user, method="prompt_none"
+    )
     return pending.next_url
 
 
@@ -374,20 +476,38 @@ def report_failure(request: HttpRequest, error: SSOError) -> None:
         logger.critical("sign-in failure receiver failed for %s", error.code, exc_info=True)
 
 
+def post_logout_redirect_uri(request: HttpRequest) -> str:
+    """Where the provider sends the browser after its sign-out (registered there)."""
+    return sso_settings.POST_LOGOUT_REDIRECT_URI or request.build_absolute_uri(
+        reverse("secure_sso:logout_complete")
+    )
+
+
 def logout(request: HttpRequest) -> str:
-    """End the local session, then return the provider's end-session URL or the landing page."""
+    """End the local session, then return the provider's end-session URL or the landing page.
+
+    The provider is sent ``id_token_hint``, ``post_logout_redirect_uri`` and a fresh
+    ``state``, kept in the (new, empty) session and checked by :func:`complete_logout`.
+    """
     adapter = get_adapter()
     landing = adapter.get_logout_redirect_url(request)
-    id_token = request.session.get(SESSION_ID_TOKEN_KEY)
     was_sso = SESSION_ISSUER_KEY in request.session
+    id_token = tokens.id_token_hint(request) if was_sso else None
     user = getattr(request, "user", None)
     django_logout(request)
     target = None
     if was_sso and sso_settings.PROVIDER_LOGOUT and sso_settings.is_configured:
+        logout_state = secrets.token_urlsafe(32)
         target = client.end_session_url(
-            id_token_hint=id_token if isinstance(id_token, str) else None,
-            post_logout_redirect_uri=request.build_absolute_uri(landing),
+            id_token_hint=id_token,
+            post_logout_redirect_uri=post_logout_redirect_uri(request),
+            state=logout_state,
+            fallback_return_to=request.build_absolute_uri(landing),
         )
+        if target:
+            request.session[SESSION_LOGOUT_STATE_KEY] = {
+                "state": logout_state, "next": landing, "created_at": time.time()
+            }
     if was_sso:
         # A password session logged out here is reported by Django's user_logged_out alone.
         try:
@@ -397,3 +517,104 @@ def logout(request: HttpRequest) -> str:
         except Exception:  # noqa: BLE001  the user is logged out either way
             logger.critical("sso_logged_out receiver failed", exc_info=True)
     return target or landing
+
+
+def complete_logout(request: HttpRequest, params: Mapping[str, str]) -> str:
+    """The provider's redirect after its sign-out: where to land.
+
+    The person is signed out whatever arrives here. A matching ``state`` (single use,
+    within ``PENDING_LOGIN_TTL``) restores the landing page chosen at logout; a missing
+    or foreign one lands on ``LOGOUT_REDIRECT_URL`` and is logged.
+    """
+    default = get_adapter().get_logout_redirect_url(request)
+    entry = request.session.pop(SESSION_LOGOUT_STATE_KEY, None)
+    given = params.get("state")
+    if (
+        isinstance(entry, dict)
+        and isinstance(given, str)
+        and given.isascii()
+        and isinstance(entry.get("state"), str)
+        and hmac.compare_digest(entry["state"].encode(), given.encode())
+        and time.time() - float(entry.get("created_at", 0)) < sso_settings.PENDING_LOGIN_TTL
+    ):
+        return safe_next_url(entry.get("next"), default)
+    logger.warning("post-logout redirect without the expected state")
+    return default
+
+
+def backchannel_logout(request: HttpRequest, logout_token: Any) -> int:
+    """Verify a back-channel logout token and end the Django sessions it names.
+
+    Returns how many sessions were ended (zero is a success: the session may have
+    ended already). Observers get ``backchannel_logout`` or ``backchannel_logout_refused``.
+
+    Raises:
+        InvalidLogoutToken: any failed check, a replayed ``jti`` included.
+        ProviderUnavailable / StoreUnavailable: the keys or the store could not be read.
+    """
+    try:
+        metadata = client.get_metadata()
+        logout = verify_logout_token(
+            logout_token,
+            get_key_set=client.get_key_set,
+            algorithms=sso_settings.ID_TOKEN_ALGORITHMS,
+            issuer=metadata.issuer,
+            client_id=sso_settings.CLIENT_ID,
+            leeway=sso_settings.CLOCK_SKEW,
+            max_age=sso_settings.LOGOUT_TOKEN_MAX_AGE,
+        )
+        ttl = sso_settings.LOGOUT_TOKEN_MAX_AGE + 2 * sso_settings.CLOCK_SKEW
+        # SECURITY: a logout token is used once (OIDC Back-Channel Logout 2.6, step 10).
+        if not store.use_once("jti", f"{logout.issuer}\0{logout.jti}", ttl=ttl):
+            raise InvalidLogoutToken("jti already used", code="logout_token_replayed")
+    except SSOError as exc:
+        report_backchannel_refusal(request, exc)
+        raise
+    return _end_provider_sessions(request, logout)
+
+
+def report_backchannel_refusal(request: HttpRequest, error: SSOError) -> None:
+    """Tell observers (the audit app) a logout token was refused; never raises."""
+    try:
+        backchannel_logout_refused.send(sender=backchannel_logout, request=request, code=error.code)
+    except Exception:  # noqa: BLE001  the token is refused either way
+        logger.critical("backchannel_logout_refused receiver failed", exc_info=True)
+
+
+def _end_provider_sessions(request: HttpRequest, logout: LogoutRequest) -> int:
+    rows = session_index.find(logout.issuer, sid=logout.sid, subject=logout.subject)
+    ended = [(row.user, row.session_key) for row in rows]
+    count = session_index.end(rows)
+    backchannel_logout_signal.send(
+        sender=backchannel_logout,
+        request=request,
+        issuer=logout.issuer,
+        subject=logout.subject,
+        sid=logout.sid,
+        sessions=ended,
+    )
+    return count
+
+
+def verify_refreshed_id_token(id_token: str, *, issuer: str, subject: str) -> dict[str, Any]:
+    """An ID token from a refresh: verified like any, without nonce, for the same ``sub``
+    (OpenID Connect Core 12.2).
+
+    Raises:
+        InvalidIDToken: a failed check, or another ``sub`` (``id_token_sub_changed``).
+    """
+    claims = verify_id_token(
+        id_token,
+        get_key_set=client.get_key_set,
+        algorithms=sso_settings.ID_TOKEN_ALGORITHMS,
+        issuer=issuer,
+        client_id=sso_settings.CLIENT_ID,
+        nonce=None,
+        leeway=sso_settings.CLOCK_SKEW,
+        max_age=sso_settings.ID_TOKEN_MAX_AGE,
+    )
+    if claims.get("sub") != subject:
+        from secure_sso.exceptions import InvalidIDToken
+
+        raise InvalidIDToken("refreshed ID token for another sub", code="id_token_sub_changed")
+    return claims

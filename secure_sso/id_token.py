@@ -139,12 +139,15 @@ def check_claims_at_time(
     *,
     issuer: str,
     client_id: str,
-    nonce: str,
+    nonce: str | None,
     now: float,
     leeway: int = 60,
     max_age: int = 600,
 ) -> None:
     """Check ``iss``, ``aud``, ``azp``, ``exp``, ``iat``, ``sub`` and ``nonce`` at ``now``.
+
+    ``nonce=None`` is for ID tokens from a refresh (OpenID Connect Core 12.2), which
+    answer no authentication request and carry no nonce to compare.
 
     Raises:
         InvalidIDToken: the first check that fails names itself in ``code``.
@@ -183,6 +186,8 @@ def check_claims_at_time(
     if "nbf" in claims and _numeric_claim(claims, "nbf") > now + leeway:
         raise _fail("id_token_nbf_invalid", "nbf in the future")
 
+    if nonce is None:
+        return
     token_nonce = claims.get("nonce")
     # SECURITY: constant-time compare; a missing nonce fails like a wrong one.
     if not isinstance(token_nonce, str) or not hmac.compare_digest(
@@ -198,7 +203,7 @@ def verify_id_token_at_time(
     algorithms: Iterable[str],
     issuer: str,
     client_id: str,
-    nonce: str,
+    nonce: str | None,
     now: float,
     leeway: int = 60,
     max_age: int = 600,

@@ -36,8 +36,10 @@ from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 
-from secure_sso import binding, sessions, stepup
+from secure_sso import binding, revalidation, sessions, stepup
 from secure_sso.conf import is_loopback_url, sso_settings
+from secure_sso.csp import report_only_policy_set
+from secure_sso.exceptions import ReauthenticationRequired
 
 GetResponse = Callable[[HttpRequest], Any]
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -192,6 +194,18 @@ class SessionGuardMiddleware(_Base):
         touch_every = max(1, min(60, idle // 10)) if idle else 60
         if now - session.get(sessions.SESSION_LAST_SEEN_KEY, 0) >= touch_every:
             session[sessions.SESSION_LAST_SEEN_KEY] = now
+        if sso_settings.REVALIDATE_AFTER:
+            overdue = revalidation.overdue_at_time(session, now=now)
+            if overdue:
+                return revalidation.revalidate(request, now=now, overdue=overdue)
+        return None
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponseBase | None:
+        """A view's ``tokens.get_access_token()`` found the session ended: sign in again."""
+        if isinstance(exception, ReauthenticationRequired):
+            return revalidation.signed_out_response(request)
         return None
 
     async def aprocess_request(self, request: HttpRequest) -> HttpResponseBase | None:
@@ -235,6 +249,29 @@ class StepUpMiddleware(_Base):
     Matching happens in ``process_view``, where Django has already resolved the URL:
     nothing is resolved twice.
     """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        super().__init__(get_response)
+        if self.is_async and type(self).process_view is StepUpMiddleware.process_view:
+            # Django wraps a sync process_view in sync_to_async under ASGI: a thread switch
+            # per request, also on the common path where nothing needs a step-up. (Django
+            # picks the wrapper by the handler's mode: async here means ASGI unless an
+            # async-only middleware sits below, where this still works, through a loop.)
+            self.process_view = self.aprocess_view  # type: ignore[method-assign]
+
+    async def aprocess_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
+    ) -> HttpResponseBase | None:
+        """:meth:`process_view` for the async handler: the step-up look-up (session and
+        devices) goes to a thread only for a protected URL and a signed-in user."""
+        if not (sso_settings.step_up_patterns or sso_settings.STEP_UP_ADMIN):
+            return None
+        match = request.resolver_match
+        if match is None or match.namespace == "secure_sso" or not self.protects(request, match):
+            return None
+        return await sync_to_async(type(self).process_view)(
+            self, request, view_func, view_args, view_kwargs
+        )
 
     def process_view(
         self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
@@ -324,7 +361,30 @@ class CSPMiddleware(DjangoCSPMiddleware):
 
     def __init__(self, get_response: GetResponse) -> None:
         super().__init__(get_response)
-        self._own_parts = type(self).get_policy_parts is CSPMiddleware.get_policy_parts
+        cls = type(self)
+        self._own_parts = cls.get_policy_parts is CSPMiddleware.get_policy_parts
+        # django-csp's hooks only build strings (a lazy nonce, a header): under ASGI they run
+        # inline instead of through sync_to_async (two thread switches per request, the
+        # largest cost of this middleware there). A subclass overriding a hook may do I/O
+        # and keeps django-csp's MiddlewareMixin path.
+        self._inline = (
+            self._own_parts
+            and cls.process_request is DjangoCSPMiddleware.process_request
+            and cls.process_response is CSPMiddleware.process_response
+        )
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        # MiddlewareMixin.__call__ without its hasattr() look-ups: both hooks exist.
+        response = self.process_request(request) or self.get_response(request)
+        return self.process_response(request, response)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        if not self._inline:
+            return await super().__acall__(request)  # type: ignore[no-any-return]
+        response = self.process_request(request) or await self.get_response(request)
+        return self.process_response(request, response)
 
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase
@@ -333,7 +393,7 @@ class CSPMiddleware(DjangoCSPMiddleware):
         if (
             config is None
             or not self._own_parts
-            or getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None)
+            or report_only_policy_set()
             or any(getattr(response, name, None) is not None for name in _CSP_VIEW_ATTRS)
         ):
             return super().process_response(request, response)

@@ -78,3 +78,55 @@ class RecoveryCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id}: {'used' if self.used_at else 'unused'}"
+
+
+class SSOSession(models.Model):
+    """Which Django session belongs to which provider session (``sid``) and account.
+
+    Back-channel logout names a provider session or a subject; this index finds the
+    Django sessions to end, whatever the session engine. Rows are written at sign-in,
+    re-keyed when the session key rotates and removed at logout.
+
+    The session's tokens live here too, encrypted (:mod:`secure_sso.tokens`), not in the
+    session dict: every request saves that dict whole, so a request that began before
+    a refresh would write the spent refresh token back over the rotated one.
+    """
+
+    session_key = models.CharField(_("session key"), max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_sessions"
+    )
+    issuer = models.CharField(_("issuer"), max_length=255)
+    subject = models.CharField(_("subject"), max_length=255)
+    sid = models.CharField(_("provider session id"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("signed in at"), auto_now_add=True, db_index=True)
+    tokens = models.TextField(_("tokens (encrypted)"), blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("SSO session")
+        verbose_name_plural = _("SSO sessions")
+        indexes = [
+            models.Index(fields=["issuer", "sid"], name="secure_sso_session_sid"),
+            models.Index(fields=["issuer", "subject"], name="secure_sso_session_sub"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} @ {self.issuer}"
+
+
+class SingleUseValue(models.Model):
+    """A value claimed once (a ``state``, a logout token's ``jti``), by keyed digest.
+
+    The primary key makes the claim atomic on every database: a second insert of
+    the same digest fails, whichever worker or host tries it.
+    """
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    expires_at = models.FloatField(db_index=True)
+
+    class Meta:
+        verbose_name = _("single-use value")
+        verbose_name_plural = _("single-use values")
+
+    def __str__(self) -> str:
+        return self.digest[:12]

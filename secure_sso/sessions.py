@@ -54,7 +54,11 @@ def start(request: HttpRequest, user: Any, *, now: float | None = None) -> None:
 
 def rotate(request: HttpRequest) -> None:
     """New session key and new binding, keeping the data: call at every privilege change."""
+    from secure_sso import session_index
+
+    old_key = request.session.session_key
     request.session.cycle_key()
+    session_index.rekey(old_key, request.session.session_key)
     bind(request)
     user = getattr(request, "user", None)
     if user is not None:
@@ -65,6 +69,9 @@ def end(request: HttpRequest, *, event: str, reason: str) -> None:
     """Flush the session and tell observers (the audit app) why."""
     user = getattr(request, "user", None)
     username = user.get_username() if user is not None and user.is_authenticated else None
+    from secure_sso import session_index
+
+    session_index.forget(request.session.session_key)
     request.session.flush()
     if user is not None:
         from django.contrib.auth.models import AnonymousUser

@@ -26,3 +26,14 @@ sso_step_up_failed = Signal()
 #: ``session_ended(sender, request, event, reason, username)``: a guarded session was ended
 #: by the package (``session.binding_mismatch`` or ``session.expired``).
 session_ended = Signal()
+
+#: ``backchannel_logout(sender, request, issuer, subject, sid, sessions)``: a valid logout
+#: token ended ``sessions`` (a list of ``(user, session_key)``; empty when none matched).
+backchannel_logout = Signal()
+#: ``backchannel_logout_refused(sender, request, code)``: a logout token was refused.
+backchannel_logout_refused = Signal()
+#: ``tokens_refreshed(sender, request, user)``: the session's tokens were refreshed.
+tokens_refreshed = Signal()
+#: ``session_revalidated(sender, request, user, method)``: the provider confirmed the
+#: session's account is still signed in and allowed (``method``: "refresh" or "prompt_none").
+session_revalidated = Signal()

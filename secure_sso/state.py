@@ -25,7 +25,9 @@ from secure_sso.exceptions import CallbackTampered
 MAX_STATE_LENGTH = 128
 PURPOSE_LOGIN = "login"
 PURPOSE_STEP_UP = "step_up"
-PURPOSES = frozenset({PURPOSE_LOGIN, PURPOSE_STEP_UP})
+#: A silent ``prompt=none`` check that the signed-in account is still signed in there.
+PURPOSE_REVALIDATE = "revalidate"
+PURPOSES = frozenset({PURPOSE_LOGIN, PURPOSE_STEP_UP, PURPOSE_REVALIDATE})
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,15 @@ class PendingLogin:
     def is_step_up(self) -> bool:
         return self.purpose == PURPOSE_STEP_UP
 
+    @property
+    def is_revalidation(self) -> bool:
+        return self.purpose == PURPOSE_REVALIDATE
+
+    @property
+    def for_signed_in_account(self) -> bool:
+        """Started by a signed-in session for its own account (step-up, re-validation)."""
+        return self.purpose != PURPOSE_LOGIN
+
 
 def new_pending_login_at_time(
     *,
@@ -58,8 +69,8 @@ def new_pending_login_at_time(
     """Fresh random values: 256 bits each, from :mod:`secrets`."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown pending sign-in purpose {purpose!r}")
-    if purpose == PURPOSE_STEP_UP and not (issuer and subject):
-        raise ValueError("a step-up needs the signed-in issuer and subject")
+    if purpose != PURPOSE_LOGIN and not (issuer and subject):
+        raise ValueError(f"a {purpose.replace('_', '-')} needs the signed-in issuer and subject")
     return PendingLogin(
         state=secrets.token_urlsafe(32),
         nonce=secrets.token_urlsafe(32),
@@ -126,7 +137,7 @@ def consume_at_time(session: Any, state: Any, *, now: float, ttl: int) -> Pendin
         or pending.purpose not in PURPOSES
         or not isinstance(pending.issuer, str)
         or not isinstance(pending.subject, str)
-        or (pending.is_step_up and not (pending.issuer and pending.subject))
+        or (pending.for_signed_in_account and not (pending.issuer and pending.subject))
     ):
         # SECURITY: fail closed. An entry that is neither a plain sign-in nor a complete
         # step-up is never treated as a sign-in.

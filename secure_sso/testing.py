@@ -33,3 +33,18 @@ def force_login(
     name = sso_settings.BINDING_COOKIE_NAME
     client.cookies[name] = secret
     client.cookies[f"__Host-{name}"] = secret
+
+
+def session_tokens(client: Any) -> dict[str, Any] | None:
+    """The tokens kept for a test client's SSO session (decrypted), or ``None``."""
+    from secure_sso import tokens
+    from secure_sso.constants import SESSION_ISSUER_KEY, SESSION_SUBJECT_KEY
+    from secure_sso.models import SSOSession
+
+    session = client.session
+    row = SSOSession.objects.filter(session_key=session.session_key).first()
+    if row is None or not row.tokens:
+        return None
+    return tokens.unseal(
+        row.tokens, issuer=session[SESSION_ISSUER_KEY], subject=session[SESSION_SUBJECT_KEY]
+    )

@@ -6,14 +6,16 @@ import logging
 
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from secure_sso import flows
-from secure_sso.exceptions import SSOError
+from secure_sso.conf import sso_settings
+from secure_sso.exceptions import InvalidLogoutToken, SSOError
 
 logger = logging.getLogger("secure_sso")
 security_logger = logging.getLogger("django.security.secure_sso")
@@ -78,3 +80,43 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return render(request, "secure_sso/logout.html")
     return _redirect(flows.logout(request))
+
+
+@never_cache
+@require_GET
+def logout_complete_view(request: HttpRequest) -> HttpResponse:
+    """The provider's ``post_logout_redirect_uri``: check ``state``, land signed out."""
+    return _redirect(flows.complete_logout(request, request.GET.dict()))
+
+
+# SECURITY: no CSRF token can come from the provider's server; the logout token's
+# signature, audience, freshness and single use are what authenticate this request.
+@csrf_exempt
+@require_http_methods(["POST"])
+def backchannel_logout_view(request: HttpRequest) -> HttpResponse:
+    """OpenID Connect Back-Channel Logout 1.0: the provider POSTs ``logout_token``.
+
+    200 when the token is valid (whether or not a session matched), 400 with an
+    OAuth-style JSON error otherwise, 503 when keys or the store cannot be read;
+    always ``Cache-Control: no-store``.
+    """
+    if not sso_settings.BACKCHANNEL_LOGOUT:
+        raise Http404("back-channel logout is off")
+    token = request.POST.get("logout_token")
+    try:
+        if not isinstance(token, str) or len(request.POST.getlist("logout_token")) != 1:
+            raise InvalidLogoutToken("logout_token missing", code="logout_token_missing")
+        flows.backchannel_logout(request, token)
+        response = HttpResponse(status=200)
+    except SSOError as exc:
+        log = security_logger if exc.status == 400 else logger
+        log.warning("back-channel logout refused: code=%s", exc.code)
+        if exc.code == "logout_token_missing":
+            flows.report_backchannel_refusal(request, exc)
+        body = {"error": "invalid_request", "error_description": exc.code}
+        if exc.status != 400:
+            body["error"] = "temporarily_unavailable"
+        response = JsonResponse(body, status=400 if exc.status == 400 else 503)
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response

@@ -21,14 +21,13 @@ from django.test import Client
 from audit.models import AuditEvent
 from secure_sso import state, stepup
 from secure_sso.constants import (
-    SESSION_ID_TOKEN_KEY,
     SESSION_ISSUER_KEY,
     SESSION_PENDING_KEY,
     SESSION_SUBJECT_KEY,
 )
 from secure_sso.exceptions import CallbackTampered
 from secure_sso.signals import sso_step_up_succeeded
-from secure_sso.testing import force_login
+from secure_sso.testing import force_login, session_tokens
 from tests.forge import ForgedProvider
 
 pytestmark = pytest.mark.django_db
@@ -179,10 +178,14 @@ def test_configured_extras_cannot_weaken_the_request(signed_in, configure):
 # -- accepted ------------------------------------------------------------------------
 
 
+def session_id_token(client: Any) -> str:
+    return session_tokens(client)["id_token"]
+
+
 def test_accepted_with_amr_mfa(signed_in, forge):
     """amr ["pwd", "mfa"] proves the factor: the page opens, same user, audited."""
     user_id = signed_in.session["_auth_user_id"]
-    old_id_token = signed_in.session[SESSION_ID_TOKEN_KEY]
+    old_id_token = session_id_token(signed_in)
     forge.requests_log = []
     response = step_up(signed_in, forge, {"amr": ["pwd", "mfa"]})
     assert response.status_code == 302, response.content[:500]
@@ -190,7 +193,7 @@ def test_accepted_with_amr_mfa(signed_in, forge):
     assert stepped_up(signed_in)
     assert signed_in.session[stepup.SESSION_STEP_UP_KEY]["method"] == "provider"
     assert signed_in.session["_auth_user_id"] == user_id
-    assert signed_in.session[SESSION_ID_TOKEN_KEY] != old_id_token
+    assert session_id_token(signed_in) != old_id_token
     assert signed_in.get(PROTECTED).content == b"stepped up: forged.user"
     # No second sign-in: no new user, no login event, no userinfo call.
     assert get_user_model().objects.count() == 1
