@@ -14,7 +14,10 @@ from audit.diff import claims_diff
 from audit.exceptions import AuditWriteError
 from secure_sso.constants import SESSION_ISSUER_KEY
 from secure_sso.signals import (
+    backchannel_logout,
+    backchannel_logout_refused,
     session_ended,
+    session_revalidated,
     sso_logged_out,
     sso_login_failed,
     sso_login_succeeded,
@@ -73,6 +76,32 @@ def on_sso_logout(sender: Any, request: Any, user: Any, provider_logout: bool,
 def on_session_ended(sender: Any, request: Any, event: str, reason: str,
                      user: Any = None, **kwargs: Any) -> None:
     record(event, request=request, user=user, outcome="failure", reason=reason)
+
+
+@receiver(backchannel_logout, dispatch_uid="audit.backchannel_logout")
+def on_backchannel_logout(sender: Any, request: Any, issuer: str, subject: str | None,
+                          sid: str | None, sessions: list[Any], **kwargs: Any) -> None:
+    """One event per account whose sessions the provider ended (or one saying none matched)."""
+    by_user: dict[Any, list[Any]] = {}
+    for user, _key in sessions:
+        by_user.setdefault(user, []).append(_key)
+    if not by_user:
+        record(events.BACKCHANNEL_LOGOUT, request=request, issuer=issuer, subject=subject,
+               sid_given=sid is not None, sessions_ended=0)
+    for user, keys in by_user.items():
+        record(events.BACKCHANNEL_LOGOUT, request=request, user=user, issuer=issuer,
+               subject=subject, sid_given=sid is not None, sessions_ended=len(keys))
+
+
+@receiver(backchannel_logout_refused, dispatch_uid="audit.backchannel_logout_refused")
+def on_backchannel_logout_refused(sender: Any, request: Any, code: str, **kwargs: Any) -> None:
+    record(events.BACKCHANNEL_LOGOUT, request=request, outcome="failure", reason=code)
+
+
+@receiver(session_revalidated, dispatch_uid="audit.session_revalidated")
+def on_session_revalidated(sender: Any, request: Any, user: Any, method: str,
+                           **kwargs: Any) -> None:
+    record(events.SESSION_REVALIDATED, request=request, user=user, method=method)
 
 
 @receiver(user_logged_in, dispatch_uid="audit.django_login")

@@ -23,7 +23,8 @@ if [[ -z "${OIDC_ISSUER:-}" && -z "${AUTH0_DOMAIN:-}" ]]; then
   accounts="$(mktemp)"
   # The login name "admin" gets the "admins" group, which the example maps to staff.
   printf '{"admin": {"groups": ["admins"], "given_name": "Ada", "family_name": "Admin"}}' > "$accounts"
-  export DEVIDP_PORT="$idp_port" DEVIDP_ACCOUNTS="$accounts"
+  # The development provider may call the example back on loopback (back-channel logout).
+  export DEVIDP_PORT="$idp_port" DEVIDP_ACCOUNTS="$accounts" DEVIDP_ALLOW_LOOPBACK_CALLS=1
   DEVIDP_CLIENTS="$("$py" - "$port" "$OIDC_CLIENT_ID" "$OIDC_CLIENT_SECRET" <<'PY'
 import json, sys
 port, cid, secret = sys.argv[1:]
@@ -32,7 +33,10 @@ print(json.dumps([{
     "client_id": cid,
     "client_secret": secret,
     "redirect_uris": [f"http://{h}:{port}/sso/callback/" for h in hosts],
-    "post_logout_redirect_uris": [f"http://{h}:{port}/" for h in hosts],
+    "post_logout_redirect_uris": [f"http://{h}:{port}/sso/logout/complete/" for h in hosts],
+    # Signing out at the provider ends the example's session through this call.
+    "backchannel_logout_uri": f"http://127.0.0.1:{port}/sso/backchannel-logout/",
+    "backchannel_logout_session_required": True,
 }]))
 PY
 )"

@@ -657,3 +657,111 @@ def check_step_up(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             if _user_value(key):
                 errors.append(Warning(W014.format(key=key), hint=W014_HINT, id="secure_sso.W014"))
     return errors
+
+
+SIGNED_COOKIES_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+CACHE_SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+UNSHARED_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache": "keeps values in one process",
+    "django.core.cache.backends.filebased.FileBasedCache": "does not add atomically",
+}
+DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"
+
+E031 = "SESSION_ENGINE is signed_cookies: sessions live in the browser."
+E031_HINT = (
+    "Use a server-side engine ('django.contrib.sessions.backends.db' (default), 'cached_db', "
+    "'cache' or 'file'): a cookie session can neither be ended by back-channel logout nor "
+    "keep the provider's tokens out of the browser."
+)
+E032 = "SECURE_SSO['TOKEN_ENCRYPTION_KEYS'] must be a list of secrets of at least 32 characters."
+E032_HINT = (
+    "E.g. [os.environ['SSO_TOKEN_KEY']] with a value from `python -c \"import secrets; "
+    "print(secrets.token_urlsafe(48))\"`; put a new key first and keep the old one after it "
+    "to rotate. Leave it empty to derive the key from SECRET_KEY."
+)
+E033 = "SECURE_SSO['STATE_STORE'] must be 'database' or 'cache'."
+E033_HINT = "'database' (default) works everywhere; 'cache' needs a shared cache (Redis, Memcached)."
+E034 = "SECURE_SSO['STATE_CACHE_ALIAS'] {alias!r} is not in CACHES."
+E034_HINT = "Name a cache from CACHES, or use STATE_STORE = 'database'."
+E035 = "The state store's cache {alias!r} is a DummyCache: single-use values would never be kept."
+E035_HINT = "Use a real shared cache (Redis, Memcached, DatabaseCache) or STATE_STORE='database'."
+E036 = "The state store's cache {alias!r} {why}: replays are not refused across workers."
+E036_HINT = (
+    "In production use RedisCache, PyMemcacheCache or DatabaseCache, or "
+    "STATE_STORE = 'database' (default)."
+)
+E037 = "SECURE_SSO['{key}'] must be a number of seconds (>= 0)."
+E037_HINT = "REVALIDATE_AFTER: 0 (off) or e.g. 900; REFRESH_BEFORE_EXPIRY: e.g. 60."
+E038 = "SECURE_SSO['POST_LOGOUT_REDIRECT_URI'] must be an absolute https URL."
+E038_HINT = (
+    "Register https://YOUR_SITE/sso/logout/complete/ at the provider and set it here, or "
+    "leave it None to build it from the request (this site's own logout-complete URL)."
+)
+E039 = "SECURE_SSO['LOGOUT_TOKEN_MAX_AGE'] must be a positive number of seconds."
+E039_HINT = "The default is 120: logout tokens older than that (plus CLOCK_SKEW) are refused."
+W015 = (
+    "SESSION_ENGINE 'cache' with back-channel logout: a request in flight may write an "
+    "ended session back."
+)
+W015_HINT = (
+    "Prefer 'cached_db' or 'db': their save() refuses to recreate a deleted session, so an "
+    "ended session stays ended."
+)
+
+
+def _seconds(value: Any, *, positive: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return value > 0 if positive else value >= 0
+
+
+@register(Tags.security)
+def check_single_sign_out(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Session engine, token keys, the shared store and the logout settings."""
+    errors: list[Any] = []
+    engine = settings.SESSION_ENGINE
+    if engine == SIGNED_COOKIES_ENGINE:
+        errors.append(Error(E031, hint=E031_HINT, id="secure_sso.E031"))
+    if engine == CACHE_SESSION_ENGINE and _user_value("BACKCHANNEL_LOGOUT"):
+        errors.append(Warning(W015, hint=W015_HINT, id="secure_sso.W015"))
+    keys = _user_value("TOKEN_ENCRYPTION_KEYS")
+    if not isinstance(keys, list | tuple) or not all(
+        isinstance(k, str) and len(k) >= 32 for k in keys
+    ):
+        errors.append(Error(E032, hint=E032_HINT, id="secure_sso.E032"))
+    store = _user_value("STATE_STORE")
+    if store not in ("database", "cache"):
+        errors.append(Error(E033, hint=E033_HINT, id="secure_sso.E033"))
+    elif store == "cache":
+        alias = _user_value("STATE_CACHE_ALIAS")
+        caches = getattr(settings, "CACHES", {}) or {}
+        if alias not in caches:
+            errors.append(Error(E034.format(alias=alias), hint=E034_HINT, id="secure_sso.E034"))
+        elif caches[alias].get("BACKEND") == DUMMY_CACHE:
+            errors.append(Error(E035.format(alias=alias), hint=E035_HINT, id="secure_sso.E035"))
+    for key, positive in (("REVALIDATE_AFTER", False), ("REFRESH_BEFORE_EXPIRY", False)):
+        if not _seconds(_user_value(key), positive=positive):
+            errors.append(Error(E037.format(key=key), hint=E037_HINT, id="secure_sso.E037"))
+    if not _seconds(_user_value("LOGOUT_TOKEN_MAX_AGE"), positive=True):
+        errors.append(Error(E039, hint=E039_HINT, id="secure_sso.E039"))
+    uri = _user_value("POST_LOGOUT_REDIRECT_URI")
+    if uri is not None:
+        parts = urlsplit(uri) if isinstance(uri, str) else None
+        if parts is None or not parts.hostname or not (
+            parts.scheme == "https" or (parts.scheme == "http" and sso_settings.allows_http(uri))
+        ):
+            errors.append(Error(E038, hint=E038_HINT, id="secure_sso.E038"))
+    return errors
+
+
+@register(Tags.security, deploy=True)
+def check_state_store_deploy(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """A per-process or non-atomic cache cannot make values single-use across workers."""
+    if _user_value("STATE_STORE") != "cache":
+        return []
+    alias = _user_value("STATE_CACHE_ALIAS")
+    backend = (getattr(settings, "CACHES", {}) or {}).get(alias, {}).get("BACKEND")
+    why = UNSHARED_CACHES.get(backend)
+    if why:
+        return [Error(E036.format(alias=alias, why=why), hint=E036_HINT, id="secure_sso.E036")]
+    return []

@@ -54,10 +54,14 @@ def devidp(live_server: Any) -> Iterator[Any]:
             "client_id": E2E_CLIENT_ID,
             "client_secret": E2E_CLIENT_SECRET,
             "redirect_uris": [f"{base}/sso/callback/"],
-            "post_logout_redirect_uris": [f"{base}/"],
+            "post_logout_redirect_uris": [f"{base}/sso/logout/complete/"],
+            "backchannel_logout_uri": f"{base}/sso/backchannel-logout/",
+            "backchannel_logout_session_required": True,
         }
     ]
-    with DevIdP(clients) as idp:
+    # The provider's back-channel calls go to the live server on loopback, which
+    # oidc-provider's SSRF guard refuses unless told otherwise (tests only).
+    with DevIdP(clients, extra_env={"DEVIDP_ALLOW_LOOPBACK_CALLS": "1"}) as idp:
         yield idp
 
 

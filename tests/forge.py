@@ -293,6 +293,42 @@ class ForgedProvider:
         signature = JWSRegistry.algorithms[alg].sign(signing_input.encode("ascii"), key)
         return f"{signing_input}.{b64url(signature)}"
 
+    def logout_token(
+        self,
+        claims_overrides: dict | None = None,
+        *,
+        omit=(),
+        header_overrides: dict | None = None,
+        key: RSAKey | OctKey | str | bytes | None = None,
+        alg: str = "RS256",
+        sub: str = "forged-user",
+        sid: str | None = "forged-sid",
+    ) -> str:
+        """A back-channel logout token, valid for this forge unless told otherwise.
+
+        Claims: iss, sub, aud, iat, exp (now+120), a fresh jti, the back-channel
+        logout event and ``sid``; header ``typ: logout+jwt``. Built by :meth:`id_token`,
+        so the same overrides, ``omit`` and signing options apply (``auth_time`` is
+        left out, as providers do).
+        """
+        now = int(time.time())
+        claims = {
+            "exp": now + 120,
+            "jti": secrets.token_urlsafe(12),
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        if sid is not None:
+            claims["sid"] = sid
+        claims.update(claims_overrides or {})
+        return self.id_token(
+            claims,
+            omit=("auth_time", *omit),
+            header_overrides={"typ": "logout+jwt", **(header_overrides or {})},
+            key=key,
+            alg=alg,
+            sub=sub,
+        )
+
     def token_response_for(self, id_token: str | None, **extra) -> dict:
         """A token endpoint success body; ``id_token=None`` leaves it out."""
         body = {

@@ -123,13 +123,21 @@ def test_acr_values_are_asked_and_honoured(provider_step_up, live_server, settin
 
 
 def test_another_account_cannot_step_up(provider_step_up, live_server):
-    """bob signs in here; at the provider alice (with MFA) logs in: refused."""
+    """bob signs in here; at the provider alice (with MFA) logs in: refused, and more.
+
+    Logging in as alice ends bob's session at the provider, whose back-channel call
+    ends bob's session here before the step-up comes back: the callback finds no
+    pending step-up (the session is gone) and nobody is signed in.
+    """
+    from audit.models import AuditEvent
+
     session = sign_in(live_server, "bob")
     back = step_up(session, live_server, "alice")
-    assert back.status_code == 403
-    assert "step_up_wrong_account" in back.text
-    assert session.get(f"{live_server.url}/").text == "home: bob"
-    assert session.get(f"{live_server.url}{PROTECTED}", allow_redirects=False).status_code == 302
+    assert back.status_code == 400
+    assert "state_mismatch" in back.text
+    assert session.get(f"{live_server.url}/").text == "home: anonymous"
+    ended = AuditEvent.objects.get(event_type="sso.backchannel_logout", subject="bob")
+    assert ended.details["sessions_ended"] == 1 and ended.outcome == "success"
 
 
 def test_devidp_id_token_carries_the_login_authentication(devidp, live_server):

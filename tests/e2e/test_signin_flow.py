@@ -170,10 +170,15 @@ class TestSignOut:
         assert end_session.startswith(sso_live.issuer)
         query = parse_qs(urlsplit(end_session).query)
         assert query["client_id"] == ["secure-sso-tests"]
-        assert query["post_logout_redirect_uri"] == [f"{live_server.url}/"]
+        assert query["post_logout_redirect_uri"] == [f"{live_server.url}/sso/logout/complete/"]
         assert "id_token_hint" in query
+        assert len(query["state"][0]) >= 43
         back = end_session_via_devidp(session, end_session)
-        assert back.headers["Location"].startswith(f"{live_server.url}/")
+        # The provider returns the state; the landing page is the one chosen at logout.
+        assert back.headers["Location"].startswith(f"{live_server.url}/sso/logout/complete/")
+        assert parse_qs(urlsplit(back.headers["Location"]).query)["state"] == query["state"]
+        landed = session.get(back.headers["Location"], allow_redirects=False)
+        assert landed.status_code == 302 and landed.headers["Location"] == "/"
         assert session.get(f"{live_server.url}/").text == "home: anonymous"
         # The provider's session is gone too: the next sign-in asks for a login again.
         again = session.get(start(session, live_server), allow_redirects=False)

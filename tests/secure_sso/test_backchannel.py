@@ -1,0 +1,295 @@
+"""Back-channel logout (OpenID Connect Back-Channel Logout 1.0) against a forged provider.
+
+Each refusal maps to an OpenID Foundation RP conformance module
+(``oidcc-client-test-rp-backchannel-rpinitlogout-*``) or to a check of section 2.6;
+the real provider's back-channel call is in tests/e2e/test_single_sign_out.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import Client
+
+from audit.models import AuditEvent
+from secure_sso.constants import SESSION_SUBJECT_KEY
+from secure_sso.models import SingleUseValue, SSOSession
+from tests.forge import ForgedProvider, tamper_signature
+
+pytestmark = pytest.mark.django_db
+
+URL = "/sso/backchannel-logout/"
+SUB = "forged-user"
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+@pytest.fixture(scope="module")
+def forge_server() -> Iterator[ForgedProvider]:
+    with ForgedProvider() as provider:
+        yield provider
+
+
+@pytest.fixture
+def forge(forge_server: ForgedProvider, settings: Any) -> ForgedProvider:
+    forge_server.reset()
+    settings.SECURE_SSO = {
+        "ISSUER": forge_server.issuer,
+        "CLIENT_ID": forge_server.client_id,
+        "CLIENT_SECRET": forge_server.client_secret,
+        "DEVELOPMENT_MODE": True,
+        "HTTP_TIMEOUT": 2,
+        "JWKS_MIN_REFRESH_INTERVAL": 0,
+    }
+    return forge_server
+
+
+def sign_in(forge: ForgedProvider, *, sub: str = SUB, sid: str | None = "forged-sid",
+            user_agent: str = "Mozilla/5.0 Firefox/120.0") -> Client:
+    """A browser (test client) signed in through the forge, its ID token carrying ``sid``."""
+    browser = Client(SERVER_NAME="localhost", HTTP_USER_AGENT=user_agent)
+    response = browser.get("/sso/login/")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
+    claims = {"sid": sid} if sid else {}
+    forge.token_body = forge.token_response_for(
+        forge.id_token(claims, nonce=query["nonce"], sub=sub)
+    )
+    forge.userinfo = {"sub": sub, "preferred_username": sub}
+    response = browser.get("/sso/callback/", forge.callback_params(query["state"]))
+    assert response.status_code == 302, response.content[:300]
+    assert browser.session[SESSION_SUBJECT_KEY] == sub
+    return browser
+
+
+def signed_in(browser: Client) -> bool:
+    return "_auth_user_id" in browser.session
+
+
+def post(token: Any, **extra: Any) -> Any:
+    provider = Client(SERVER_NAME="localhost")  # the provider's server: no cookies
+    data = {} if token is None else {"logout_token": token}
+    return provider.post(URL, data, **extra)
+
+
+def refused(response: Any) -> str:
+    assert response.status_code == 400, response.content[:300]
+    assert response["Cache-Control"] == "no-store"
+    body = json.loads(response.content)
+    assert body["error"] == "invalid_request"
+    return body["error_description"]
+
+
+def events(outcome: str | None = None) -> list[AuditEvent]:
+    found = AuditEvent.objects.filter(event_type="sso.backchannel_logout").order_by("seq")
+    return list(found.filter(outcome=outcome) if outcome else found)
+
+
+# -- accepted ------------------------------------------------------------------------
+
+
+def test_valid_token_ends_the_session_of_that_sid(forge: ForgedProvider) -> None:
+    """oidcc-client-test-rp-backchannel-rpinitlogout: 200, no-store, the session ends."""
+    browser = sign_in(forge, sid="sid-1")
+    other = sign_in(forge, sid="sid-2", user_agent="Mozilla/5.0 Chrome/120.0")
+    response = post(forge.logout_token(sid="sid-1"))
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    assert not signed_in(browser)
+    assert browser.get("/").content == b"home: anonymous"
+    # The other provider session of the same account stays.
+    assert signed_in(other)
+    assert list(SSOSession.objects.values_list("sid", flat=True)) == ["sid-2"]
+    [event] = events("success")
+    assert (event.subject, event.details["sessions_ended"], event.details["sid_given"]) == (
+        SUB, 1, True
+    )
+
+
+def test_sub_only_token_ends_every_session_of_the_account(forge: ForgedProvider) -> None:
+    """No sid: every session of that sub, on any browser, ends (two clients here)."""
+    first = sign_in(forge, sid="a")
+    second = sign_in(forge, sid="b", user_agent="Mozilla/5.0 Chrome/120.0")
+    bystander = sign_in(forge, sub="someone-else", sid="c")
+    response = post(forge.logout_token(sid=None))
+    assert response.status_code == 200
+    assert not signed_in(first) and not signed_in(second)
+    assert signed_in(bystander)
+    [event] = events("success")
+    assert event.details["sessions_ended"] == 2
+
+
+def test_sid_and_sub_must_both_match(forge: ForgedProvider) -> None:
+    browser = sign_in(forge, sid="shared")
+    assert post(forge.logout_token(sid="shared", sub="another-account")).status_code == 200
+    assert signed_in(browser)
+
+
+def test_no_matching_session_is_still_a_success(forge: ForgedProvider) -> None:
+    """The session may have ended already: 200, audited with zero sessions."""
+    response = post(forge.logout_token(sid="unknown"))
+    assert response.status_code == 200
+    [event] = events("success")
+    assert event.details["sessions_ended"] == 0
+
+
+def test_rotated_key_is_fetched_once(forge: ForgedProvider) -> None:
+    """A token signed with a key the cached JWKS lacks: the JWKS is fetched again."""
+    browser = sign_in(forge)
+    forge.rotate_key()
+    assert post(forge.logout_token()).status_code == 200
+    assert not signed_in(browser)
+
+
+def test_session_rotated_after_sign_in_is_still_found(forge: ForgedProvider) -> None:
+    """A privilege change rotates the session key; the index follows it."""
+    from secure_sso import sessions
+
+    browser = sign_in(forge)
+    old_key = browser.session.session_key
+    SSOSession.objects.update(session_key=old_key)  # as written at sign-in
+    user_model = browser.session["_auth_user_id"]
+    assert user_model
+    # Rotate through the package, the way the middleware does on a privilege change.
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.session = SessionStore(session_key=old_key)
+    request.user = get_user_model().objects.get(pk=user_model)
+    sessions.rotate(request)
+    request.session.save()
+    assert SSOSession.objects.get().session_key == request.session.session_key != old_key
+    browser.cookies["sessionid"] = request.session.session_key
+    assert post(forge.logout_token()).status_code == 200
+    assert not SessionStore().exists(request.session.session_key)
+
+
+def test_jti_is_stored_as_a_digest(forge: ForgedProvider) -> None:
+    from secure_sso import store
+
+    token = forge.logout_token({"jti": "visible-jti-value"})
+    assert post(token).status_code == 200
+    [claim] = SingleUseValue.objects.all()
+    assert claim.digest == store.digest("jti", f"{forge.issuer}\0visible-jti-value")
+
+
+# -- refused -------------------------------------------------------------------------
+
+NOW = int(time.time())
+
+#: (conformance module or spec step, how to forge the token, expected error code)
+REFUSALS = [
+    ("rpinitlogout-alg-none", {"alg": "none"}, "logout_token_signature_invalid"),
+    ("rpinitlogout-wrong-alg (HS256 with the client secret)", {"alg": "HS256"},
+     "logout_token_signature_invalid"),
+    ("rpinitlogout-wrong-aud", {"claims": {"aud": "someone-else"}}, "logout_token_aud_invalid"),
+    ("rpinitlogout-wrong-issuer", {"claims": {"iss": "https://evil.example"}},
+     "logout_token_iss_invalid"),
+    ("rpinitlogout-no-event", {"omit": ("events",)}, "logout_token_events_invalid"),
+    ("rpinitlogout-wrong-event", {"claims": {"events": {"urn:other:event": {}}}},
+     "logout_token_events_invalid"),
+    ("event value not an object", {"claims": {"events": {EVENT: "yes"}}},
+     "logout_token_events_invalid"),
+    ("rpinitlogout-with-nonce", {"claims": {"nonce": "n-0S6_WzA2Mj"}},
+     "logout_token_nonce_present"),
+    ("neither sid nor sub", {"omit": ("sub", "sid")}, "logout_token_sid_sub_missing"),
+    ("no jti", {"omit": ("jti",)}, "logout_token_jti_invalid"),
+    ("no iat", {"omit": ("iat",)}, "logout_token_iat_invalid"),
+    ("iat too old", {"claims": {"iat": NOW - 3600, "exp": NOW + 3600}},
+     "logout_token_iat_invalid"),
+    ("iat in the future", {"claims": {"iat": NOW + 3600, "exp": NOW + 7200}},
+     "logout_token_iat_invalid"),
+    ("expired", {"claims": {"iat": NOW - 100, "exp": NOW - 90}}, "logout_token_expired"),
+    ("no exp", {"omit": ("exp",)}, "logout_token_exp_invalid"),
+    ("an access token's typ", {"header": {"typ": "at+jwt"}}, "logout_token_typ_invalid"),
+    ("signed by another key", {"wrong_key": True}, "logout_token_signature_invalid"),
+    ("tampered signature", {"tamper": True}, "logout_token_signature_invalid"),
+    ("kid nobody published", {"header": {"kid": "nobody"}}, "logout_token_unknown_kid"),
+    ("sub not a string", {"claims": {"sub": 42}}, "logout_token_sub_invalid"),
+]
+
+
+def forged(forge: ForgedProvider, how: dict[str, Any]) -> str:
+    key = forge.wrong_key() if how.get("wrong_key") else None
+    token = forge.logout_token(
+        how.get("claims"), omit=how.get("omit", ()), header_overrides=how.get("header"),
+        alg=how.get("alg", "RS256"), key=key,
+    )
+    return tamper_signature(token) if how.get("tamper") else token
+
+
+@pytest.mark.parametrize(("name", "how", "code"), REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_invalid_token_is_refused_and_audited(
+    forge: ForgedProvider, name: str, how: dict[str, Any], code: str
+) -> None:
+    browser = sign_in(forge)
+    claims_before = SingleUseValue.objects.count()
+    assert refused(post(forged(forge, how))) == code
+    assert signed_in(browser), "a refused logout token must not end any session"
+    [event] = events("failure")
+    assert event.reason == code
+    # A refused token's jti is not spent: the genuine token may still come.
+    assert SingleUseValue.objects.count() == claims_before
+
+
+def test_replayed_token_is_refused(forge: ForgedProvider) -> None:
+    """Single use of jti (section 2.6 step 10): the same token twice is refused."""
+    token = forge.logout_token(sid="first")
+    assert post(token).status_code == 200
+    browser = sign_in(forge, sid="first")
+    assert refused(post(token)) == "logout_token_replayed"
+    assert signed_in(browser)
+
+
+def test_an_id_token_is_not_a_logout_token(forge: ForgedProvider) -> None:
+    """A stolen ID token (nonce, no events) cannot sign anyone out."""
+    browser = sign_in(forge)
+    id_token = forge.id_token({"sid": "forged-sid", "jti": "x"}, nonce="n")
+    assert refused(post(id_token)) == "logout_token_events_invalid"
+    assert signed_in(browser)
+
+
+@pytest.mark.parametrize("body", [None, "", "not-a-jwt", "a.b.c", "x" * 20000])
+def test_missing_or_malformed_token(forge: ForgedProvider, body: Any) -> None:
+    code = refused(post(body))
+    assert code.startswith("logout_token_")
+    assert events("failure")[0].reason == code
+
+
+def test_two_logout_tokens_in_one_request_are_refused(forge: ForgedProvider) -> None:
+    provider = Client(SERVER_NAME="localhost")
+    token = forge.logout_token()
+    response = provider.post(URL, f"logout_token={token}&logout_token={token}",
+                             content_type="application/x-www-form-urlencoded")
+    assert refused(response) == "logout_token_missing"
+
+
+def test_get_is_not_allowed(forge: ForgedProvider) -> None:
+    assert Client(SERVER_NAME="localhost").get(URL).status_code == 405
+
+
+def test_off_switch(forge: ForgedProvider, settings: Any) -> None:
+    settings.SECURE_SSO = {**settings.SECURE_SSO, "BACKCHANNEL_LOGOUT": False}
+    assert post(forge.logout_token()).status_code == 404
+
+
+def test_provider_unreachable_is_503(forge: ForgedProvider) -> None:
+    """Keys cannot be fetched: temporarily_unavailable, the provider may retry."""
+    forge.metadata_status = 500
+    response = post(forge.logout_token())
+    assert response.status_code == 503
+    assert json.loads(response.content)["error"] == "temporarily_unavailable"
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_no_csrf_token_needed_but_no_cookie_session_touched(forge: ForgedProvider) -> None:
+    """The endpoint is CSRF-exempt (a server calls it) and sets no cookie."""
+    provider = Client(SERVER_NAME="localhost", enforce_csrf_checks=True)
+    response = provider.post(URL, {"logout_token": forge.logout_token()})
+    assert response.status_code == 200
+    assert not response.cookies
