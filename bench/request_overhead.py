@@ -12,8 +12,12 @@ loop). Reference rows: each package middleware alone added to the default list, 
 django-csp's own middleware alone. Alternating rounds, medians; target <= 1.10x.
 
 Run from the repository root: ``python bench/request_overhead.py``. Nothing here asserts a time.
+``--full-only`` times just the default and the full stack (quicker, for iterating);
+``--rounds N`` / ``--number N`` change the sizes; ``--profile wsgi|asgi`` prints a cProfile
+of the full stack (2,000 requests) to stdout instead of timing.
 """
 
+import argparse
 import asyncio
 import sys
 from pathlib import Path
@@ -62,7 +66,33 @@ def build_stacks(settings) -> dict[str, list[str]]:
         "+ django-csp alone (reference)": with_one("bench.urls.DjangoCSPMiddleware"),
     }
 
-def main() -> None:
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--full-only", action="store_true",
+                        help="only the default and the full package stack")
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--number", type=int, default=NUMBER)
+    parser.add_argument("--profile", choices=("wsgi", "asgi"),
+                        help="cProfile the full stack on one handler instead of timing")
+    return parser.parse_args(argv)
+
+
+def profile(call, *, requests: int = 2000) -> None:
+    import cProfile
+    import pstats
+
+    for _ in range(50):
+        call()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(requests):
+        call()
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
     setup_django()
     from django.conf import settings
     from django.contrib.auth import get_user_model
@@ -72,6 +102,8 @@ def main() -> None:
 
     user = get_user_model().objects.create_user("bench-user")
     stacks = build_stacks(settings)
+    if args.full_only:
+        stacks = {name: stacks[name] for name in ("default", "package (full stack)")}
     loop = asyncio.new_event_loop()
 
     def wsgi_call(stack: list[str]):
@@ -92,16 +124,21 @@ def main() -> None:
         assert response.content == b"user: bench-user", response.content
         return lambda: loop.run_until_complete(browser.get(PATH, secure=True, headers=HDRS))
 
+    if args.profile:
+        make = wsgi_call if args.profile == "wsgi" else asgi_call
+        profile(make(stacks["package (full stack)"]))
+        loop.close()
+        return
     print(f"machine: {machine()}")
-    print(f"{ROUNDS} alternating rounds x {NUMBER} requests per case; medians")
+    print(f"{args.rounds} alternating rounds x {args.number} requests per case; medians")
     for label, make in (("WSGI (django.test.Client)", wsgi_call),
                         ("ASGI (django.test.AsyncClient, one event loop)", asgi_call)):
         funcs = {name: make(stack) for name, stack in stacks.items()}
-        times = median_rounds(funcs, rounds=ROUNDS, number=NUMBER)
+        times = median_rounds(funcs, rounds=args.rounds, number=args.number)
         base = times["default"]
         rows = [(name, times[name], base) for name in stacks if name != "default"]
         print_table(f"authenticated https GET {PATH}, {label}: vs default stack", rows)
     loop.close()
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -680,7 +680,9 @@ E032_HINT = (
     "to rotate. Leave it empty to derive the key from SECRET_KEY."
 )
 E033 = "SECURE_SSO['STATE_STORE'] must be 'database' or 'cache'."
-E033_HINT = "'database' (default) works everywhere; 'cache' needs a shared cache (Redis, Memcached)."
+E033_HINT = (
+    "'database' (default) works everywhere; 'cache' needs a shared cache (Redis, Memcached)."
+)
 E034 = "SECURE_SSO['STATE_CACHE_ALIAS'] {alias!r} is not in CACHES."
 E034_HINT = "Name a cache from CACHES, or use STATE_STORE = 'database'."
 E035 = "The state store's cache {alias!r} is a DummyCache: single-use values would never be kept."

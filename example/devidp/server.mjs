@@ -2,8 +2,8 @@
 //
 // Built on oidc-provider (https://github.com/panva/node-oidc-provider).
 // It is meant for the example site and the end-to-end tests ONLY: it accepts
-// any password, keeps everything in memory, speaks plain http and only ever
-// listens on a loopback address.
+// any password, keeps everything in memory, speaks plain http (or https, see
+// DEVIDP_TLS_CERT below) and only ever listens on a loopback address.
 //
 // Configuration (environment variables):
 //   DEVIDP_PORT      TCP port (default 9000; "0" picks a free port).
@@ -29,18 +29,24 @@
 //                    addresses, where the example site and the test server
 //                    listen. oidc-provider refuses special-use addresses by
 //                    default as an SSRF guard; only loopback is re-allowed.
+//   DEVIDP_TLS_CERT  optional, with DEVIDP_TLS_KEY: PEM paths of a certificate
+//   DEVIDP_TLS_KEY   (chain) and its private key. The provider then serves
+//                    https and its issuer is https://<host>:<port>, as
+//                    production settings require (the browser tests use a
+//                    test CA they generate). Setting only one is an error.
 //
 // Clients may set backchannel_logout_uri (with backchannel_logout_session_required)
 // and ask for refresh tokens with the offline_access scope (and prompt=consent, as
 // OpenID Connect Core 11 requires); every refresh rotates the refresh token.
 //
 // When listening it prints exactly one line to stdout:
-//   {"ready": true, "issuer": "http://127.0.0.1:<port>"}
+//   {"ready": true, "issuer": "http://127.0.0.1:<port>"}   (https:// with TLS)
 // Everything else (including oidc-provider's notices) goes to stderr.
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 
 // oidc-provider prints its notices with console.info (stdout). stdout is
@@ -337,17 +343,29 @@ function escapeHtml(value) {
   })[c]);
 }
 
+// DEVIDP_TLS_CERT / DEVIDP_TLS_KEY: both (https) or neither (plain http).
+function tlsOptions(certPath, keyPath) {
+  if (!certPath && !keyPath) return null;
+  if (!certPath || !keyPath) fail('set both DEVIDP_TLS_CERT and DEVIDP_TLS_KEY, or neither');
+  try {
+    return { cert: fs.readFileSync(certPath), key: fs.readFileSync(keyPath) };
+  } catch (error) {
+    return fail('cannot read DEVIDP_TLS_CERT / DEVIDP_TLS_KEY', error);
+  }
+}
+
 async function main() {
   // Imported late so the console redirection above is in place first.
   const { default: Provider } = await import('oidc-provider');
 
-  const server = http.createServer();
+  const tls = tlsOptions(process.env.DEVIDP_TLS_CERT, process.env.DEVIDP_TLS_KEY);
+  const server = tls ? https.createServer(tls) : http.createServer();
   server.on('error', (error) => fail(`cannot listen on ${HOST}:${PORT}`, error));
   await new Promise((resolve) => { server.listen(PORT, HOST, resolve); });
 
   const { port } = server.address();
   const hostPart = net.isIPv6(HOST) ? `[${HOST}]` : HOST;
-  const issuer = `http://${hostPart}:${port}`;
+  const issuer = `${tls ? 'https' : 'http'}://${hostPart}:${port}`;
 
   let provider;
   try {

@@ -1,3 +1,5 @@
+import hashlib
+
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -42,6 +44,19 @@ async def sensitive_async(request):
     return HttpResponse("sensitive-async")
 
 
+@login_required
+def access_token(request):
+    """A hash of the session's access token (never the token itself), refreshed if due."""
+    from secure_sso.tokens import get_access_token
+
+    return HttpResponse(hashlib.sha256(get_access_token(request).encode()).hexdigest())
+
+
+@login_required
+def form_post(request):
+    return HttpResponse(f"{request.method}: {request.user.get_username()}")
+
+
 def billing(request):
     return HttpResponse("billing")
 
@@ -60,4 +75,6 @@ urlpatterns = [
     path("test/csp/own/", cookies.own_policy, name="test-csp-own"),
     path("test/csp/extra/", cookies.extra_sources, name="test-csp-extra"),
     path("test/provider-step-up/", provider_stepped_up, name="test-provider-step-up"),
+    path("test/access-token/", access_token, name="test-access-token"),
+    path("test/form/", form_post, name="test-form"),
 ]
