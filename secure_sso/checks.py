@@ -89,8 +89,6 @@ W001 = "SECURE_SSO has unknown keys: {keys}."
 W001_HINT = "Check the spelling against README's settings reference; unknown keys are ignored."
 W002 = "SECURE_SSO group rules are set but SECURE_SSO['GROUPS_CLAIM'] is not."
 W002_HINT = "Set GROUPS_CLAIM to the claim that carries groups, e.g. 'groups'."
-W003 = "Signed-cookie sessions keep the ID token and claims in the browser and cannot be revoked."
-W003_HINT = "Use a server-side SESSION_ENGINE such as 'django.contrib.sessions.backends.db'."
 E016 = (
     "secure_sso.middleware.TransportMiddleware is {problem}: cookies set by the middleware "
     "listed before it leave without its Secure/HttpOnly/SameSite flags."
@@ -337,13 +335,6 @@ def check_unknown_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     unknown = sso_settings.unknown_keys
     if unknown:
         return [Warning(W001.format(keys=", ".join(unknown)), hint=W001_HINT, id="secure_sso.W001")]
-    return []
-
-
-@register(Tags.security)
-def check_session_engine(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.signed_cookies":
-        return [Warning(W003, hint=W003_HINT, id="secure_sso.W003")]
     return []
 
 

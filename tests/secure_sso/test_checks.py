@@ -21,7 +21,7 @@ ALL_CHECKS = [
     checks.check_numbers,
     checks.check_groups,
     checks.check_unknown_keys,
-    checks.check_session_engine,
+    checks.check_single_sign_out,
 ]
 
 
@@ -251,17 +251,17 @@ class TestUnknownKeysAndSessions:
         assert [m.id for m in messages] == ["secure_sso.W001"]
         assert "CLIENTID" in messages[0].msg
 
-    def test_w003_signed_cookie_sessions(self, settings: Any) -> None:
-        """Signed-cookie sessions warn W003."""
+    def test_e031_signed_cookie_sessions(self, settings: Any) -> None:
+        """Signed-cookie sessions are an error (E031; W003 before tokens were kept)."""
         settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
-        assert ids(checks.check_session_engine) == ["secure_sso.W003"]
+        assert "secure_sso.E031" in ids(checks.check_single_sign_out)
 
     @pytest.mark.parametrize("engine", ["django.contrib.sessions.backends.db",
-                                        "django.contrib.sessions.backends.cache"])
-    def test_w003_absent_for_server_side_sessions(self, settings: Any, engine: str) -> None:
+                                        "django.contrib.sessions.backends.cached_db"])
+    def test_e031_absent_for_server_side_sessions(self, settings: Any, engine: str) -> None:
         """Server-side session engines pass."""
         settings.SESSION_ENGINE = engine
-        assert ids(checks.check_session_engine) == []
+        assert ids(checks.check_single_sign_out) == []
 
 
 class TestRegistration:
