@@ -120,6 +120,11 @@ SECURE_SSO = {
     # Plain http on loopback only; on by default with DJANGO_DEBUG=1 (`make run`).
     # Sensitive pages (like /account/security/) need a TOTP step-up at most this old.
     "STEP_UP_MAX_AGE": int(os.environ.get("EXAMPLE_STEP_UP_MAX_AGE", "300")),
+    # Re-check the account with the provider every 15 minutes (silent prompt=none), so a
+    # person disabled there loses access here; back-channel logout ends sessions at once.
+    "REVALIDATE_AFTER": int(os.environ.get("EXAMPLE_REVALIDATE_AFTER", "900")),
+    # The session's tokens are encrypted with this key (default: derived from SECRET_KEY).
+    "TOKEN_ENCRYPTION_KEYS": [k for k in [os.environ.get("SSO_TOKEN_KEY", "")] if k],
     "DEVELOPMENT_MODE": os.environ.get("SECURE_SSO_DEVELOPMENT", "1" if DEBUG else "0") == "1",
     # Sent by TransportMiddleware; kept equal to Django's SECURE_HSTS_* below.
     "HSTS_SECONDS": 31_536_000,
