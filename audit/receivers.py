@@ -74,8 +74,9 @@ def on_sso_logout(sender: Any, request: Any, user: Any, provider_logout: bool,
 
 @receiver(session_ended, dispatch_uid="audit.session_ended")
 def on_session_ended(sender: Any, request: Any, event: str, reason: str,
-                     user: Any = None, **kwargs: Any) -> None:
-    record(event, request=request, user=user, outcome="failure", reason=reason)
+                     user: Any = None, ended_by: str | None = None, **kwargs: Any) -> None:
+    details = {"ended_by": ended_by} if ended_by else {}
+    record(event, request=request, user=user, outcome="failure", reason=reason, **details)
 
 
 @receiver(backchannel_logout, dispatch_uid="audit.backchannel_logout")

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponseForbidden
 
 from secure_sso.conf import sso_settings
-from secure_sso.models import SSOIdentity
+from secure_sso.models import SSOIdentity, SSOSession
 
 
 @admin.register(SSOIdentity)
@@ -21,6 +21,51 @@ class SSOIdentityAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Links are made only by a verified sign-in.
         return False
+
+
+@admin.register(SSOSession)
+class SSOSessionAdmin(admin.ModelAdmin):
+    """Signed-in SSO sessions, and a way to end them (a stolen laptop, a departed employee)."""
+
+    list_display = ("user", "subject", "issuer", "has_provider_session", "created_at")
+    list_filter = ("issuer",)
+    search_fields = ("subject", "user__username")
+    # The session key and the tokens are secrets: never shown, not even encrypted.
+    fields = ("user", "issuer", "subject", "created_at")
+    readonly_fields = fields
+    actions = ["end_sessions"]
+
+    @admin.display(boolean=True, description="provider sid")
+    def has_provider_session(self, obj: SSOSession) -> bool:
+        return bool(obj.sid)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting a row would only forget the session; "End sessions" ends it.
+        return False
+
+    @admin.action(description="End the selected sessions", permissions=["end"])
+    def end_sessions(self, request: HttpRequest, queryset: Any) -> None:
+        from secure_sso import session_index
+        from secure_sso.signals import session_ended
+
+        rows = list(queryset.select_related("user"))
+        session_index.end(rows)
+        for row in rows:
+            session_ended.send(
+                sender=SSOSessionAdmin, request=request, event="session.ended_by_admin",
+                reason="admin", username=row.user.get_username(), user=row.user,
+                ended_by=request.user.get_username(),
+            )
+        self.message_user(request, f"{len(rows)} session(s) ended.")
+
+    def has_end_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("secure_sso.delete_ssosession")
 
 
 def sso_admin_login(login_view: Any) -> Any:

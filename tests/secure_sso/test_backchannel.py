@@ -293,3 +293,47 @@ def test_no_csrf_token_needed_but_no_cookie_session_touched(forge: ForgedProvide
     response = provider.post(URL, {"logout_token": forge.logout_token()})
     assert response.status_code == 200
     assert not response.cookies
+
+
+@pytest.mark.parametrize(
+    "engine",
+    ["django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db",
+     "django.contrib.sessions.backends.cache", "django.contrib.sessions.backends.file"],
+)
+def test_every_server_side_session_engine(
+    forge: ForgedProvider, settings: Any, tmp_path: Any, engine: str
+) -> None:
+    """The index ends the session through the engine's own delete(), whatever it is."""
+    settings.SESSION_ENGINE = engine
+    settings.SESSION_FILE_PATH = str(tmp_path)
+    browser = sign_in(forge)
+    key = browser.session.session_key
+    assert post(forge.logout_token()).status_code == 200
+    from importlib import import_module
+
+    assert not import_module(engine).SessionStore().exists(key)
+    assert browser.get("/").content == b"home: anonymous"
+
+
+def test_admin_ends_a_session_and_it_is_audited(forge: ForgedProvider) -> None:
+    """An administrator ends someone's session from the SSO sessions admin."""
+    from django.contrib.auth import get_user_model
+
+    from secure_sso.testing import force_login
+
+    browser = sign_in(forge)
+    admin_user = get_user_model().objects.create_superuser("root", "root@example.test", "x")
+    admin_client = Client(SERVER_NAME="localhost")
+    force_login(admin_client, admin_user)
+    listing = admin_client.get("/admin/secure_sso/ssosession/")
+    assert listing.status_code == 200
+    assert browser.session.session_key not in listing.content.decode()
+    row = SSOSession.objects.get()
+    response = admin_client.post(
+        "/admin/secure_sso/ssosession/",
+        {"action": "end_sessions", "_selected_action": [row.pk]},
+    )
+    assert response.status_code == 302
+    assert not signed_in(browser)
+    [event] = AuditEvent.objects.filter(event_type="session.ended_by_admin")
+    assert (event.username, event.details["ended_by"]) == (SUB, "root")
