@@ -739,7 +739,10 @@ def check_single_sign_out(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         errors.append(Error(E039, hint=E039_HINT, id="secure_sso.E039"))
     uri = _user_value("POST_LOGOUT_REDIRECT_URI")
     if uri is not None:
-        parts = urlsplit(uri) if isinstance(uri, str) else None
+        try:
+            parts = urlsplit(uri) if isinstance(uri, str) else None
+        except ValueError:  # "https://[::1": a malformed URL is E038, not a crashed check
+            parts = None
         if parts is None or not parts.hostname or not (
             parts.scheme == "https" or (parts.scheme == "http" and sso_settings.allows_http(uri))
         ):

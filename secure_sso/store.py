@@ -57,10 +57,16 @@ def use_once_at_time(namespace: str, value: str, *, ttl: float, now: float) -> b
     """
     key = digest(namespace, value)
     ttl = max(1.0, float(ttl))
-    try:
-        if sso_settings.STATE_STORE == "cache":
+    if sso_settings.STATE_STORE == "cache":
+        try:
             cache = caches[sso_settings.STATE_CACHE_ALIAS]
             return bool(cache.add(f"secure_sso:once:{key}", 1, timeout=int(ttl) + 1))
+        # Cache clients raise their own errors (redis-py's ConnectionError and pymemcache's
+        # MemcacheError are not OSErrors): any failure to ask is "unavailable".
+        except Exception as exc:  # noqa: BLE001
+            logger.error("single-use store unavailable: %s", exc.__class__.__name__)
+            raise StoreUnavailable(f"store: {exc.__class__.__name__}") from None
+    try:
         return _claim_in_database(key, ttl=ttl, now=now)
     except (DatabaseError, OSError, ConnectionError) as exc:
         logger.error("single-use store unavailable: %s", exc.__class__.__name__)
