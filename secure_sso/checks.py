@@ -738,7 +738,7 @@ def check_single_sign_out(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if not _seconds(_user_value("LOGOUT_TOKEN_MAX_AGE"), positive=True):
         errors.append(Error(E039, hint=E039_HINT, id="secure_sso.E039"))
     uri = _user_value("POST_LOGOUT_REDIRECT_URI")
-    if uri is not None:
+    if uri not in (None, ""):
         try:
             parts = urlsplit(uri) if isinstance(uri, str) else None
         except ValueError:  # "https://[::1": a malformed URL is E038, not a crashed check

@@ -328,16 +328,20 @@ def refresh_tokens(metadata: ProviderMetadata, tokens: dict[str, Any]) -> dict[s
     session = OAuth2Session(
         client_id=sso_settings.CLIENT_ID,
         client_secret=sso_settings.CLIENT_SECRET,
-        token_endpoint=metadata.token_endpoint,
         token_endpoint_auth_method=sso_settings.TOKEN_ENDPOINT_AUTH_METHOD,
-        token={**tokens, "expires_at": 0},  # due now: the caller decided to refresh
+        token=tokens,
         update_token=on_update,
         default_timeout=sso_settings.HTTP_TIMEOUT,
     )
     session.headers["User-Agent"] = USER_AGENT
     try:
         with session:
-            session.ensure_active_token(session.token)
+            # SECURITY: no redirect: a 307 would re-send the refresh token and the secret.
+            session.refresh_token(
+                metadata.token_endpoint,
+                refresh_token=tokens["refresh_token"],
+                allow_redirects=False,
+            )
     except OAuthError as exc:
         error = exc.error if isinstance(exc.error, str) else "oauth_error"
         raise TokenRefreshRefused(f"token endpoint error={error[:64]}") from None

@@ -39,7 +39,11 @@ from django.utils.http import urlencode
 from secure_sso import binding, revalidation, sessions, stepup
 from secure_sso.conf import is_loopback_url, sso_settings
 from secure_sso.csp import report_only_policy_set
-from secure_sso.exceptions import ReauthenticationRequired
+from secure_sso.exceptions import (
+    ProviderUnavailable,
+    ReauthenticationRequired,
+    StoreUnavailable,
+)
 
 GetResponse = Callable[[HttpRequest], Any]
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -203,9 +207,19 @@ class SessionGuardMiddleware(_Base):
     def process_exception(
         self, request: HttpRequest, exception: Exception
     ) -> HttpResponseBase | None:
-        """A view's ``tokens.get_access_token()`` found the session ended: sign in again."""
+        """A view's ``tokens.get_access_token()`` failed: the session ended (sign in
+        again), or the provider or store is unreachable (a clear page, never a 500)."""
         if isinstance(exception, ReauthenticationRequired):
             return revalidation.signed_out_response(request)
+        if isinstance(exception, ProviderUnavailable | StoreUnavailable):
+            response = render(
+                request,
+                "secure_sso/error.html",
+                {"error_code": exception.code, "message": exception.public_message},
+                status=exception.status,
+            )
+            add_never_cache_headers(response)
+            return response
         return None
 
     async def aprocess_request(self, request: HttpRequest) -> HttpResponseBase | None:

@@ -6,6 +6,11 @@ their next request. The check is a refresh-token round trip when the session has
 (any request, no browser hop), otherwise a silent ``prompt=none`` sign-in on the next
 GET page navigation, as mozilla-django-oidc's ``SessionRefresh`` does. Requests that
 cannot be redirected (forms, ``fetch``) get one more period of grace, then a 401 page.
+
+The two prove different things: a refresh shows the account is enabled and the grant
+not revoked, while many providers keep ``offline_access`` grants after the person
+signs out there; ``prompt=none`` shows the provider session itself is alive. Sign-out
+at the provider is what back-channel logout is for.
 """
 
 from __future__ import annotations

@@ -40,8 +40,8 @@ VERSION = "v1"
 FIELDS = ("access_token", "refresh_token", "id_token", "expires_at", "token_type", "scope")
 
 _derived: dict[bytes, tuple[str, AESGCM]] = {}
-_refresh_locks: dict[str, threading.Lock] = {}
-_refresh_locks_guard = threading.Lock()
+#: Striped locks: one refresh at a time per session within the process, in bounded memory.
+_refresh_locks = tuple(threading.Lock() for _ in range(64))
 
 
 def _cipher(secret: bytes) -> tuple[str, AESGCM]:
@@ -66,6 +66,8 @@ def seal(data: dict[str, Any], *, issuer: str, subject: str) -> str:
 
 def unseal(blob: str, *, issuer: str, subject: str) -> dict[str, Any] | None:
     """The sealed tokens, or ``None`` when the blob is missing, foreign or tampered with."""
+    if not isinstance(blob, str):
+        return None
     try:
         version, kid, payload = blob.split(".", 2)
         raw = base64.urlsafe_b64decode(payload.encode())
@@ -150,8 +152,7 @@ def needs_refresh_at_time(tokens: dict[str, Any], *, now: float) -> bool:
 
 
 def _lock_for(key: str) -> threading.Lock:
-    with _refresh_locks_guard:
-        return _refresh_locks.setdefault(key, threading.Lock())
+    return _refresh_locks[int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 64]
 
 
 def refresh(request: HttpRequest, *, force: bool = False) -> dict[str, Any]:
@@ -222,18 +223,20 @@ def get_access_token(request: HttpRequest, *, refresh_with: Callable[..., Any] =
     """A valid access token for this session, refreshed first if it is about to expire.
 
     Raises:
-        ReauthenticationRequired: the session has no usable tokens any more (it was
-            ended); ``SessionGuardMiddleware`` turns this into a redirect to sign in.
+        ReauthenticationRequired: the session has no usable tokens any more; it is
+            ended first (audited as ``session.refresh_refused``) and
+            ``SessionGuardMiddleware`` turns this into a redirect to sign in.
         ProviderUnavailable: a needed refresh could not reach the provider.
     """
     tokens = load(request)
     if not tokens or not isinstance(tokens.get("access_token"), str):
-        raise ReauthenticationRequired("no access token")
+        _end(request, "tokens_missing")
     if needs_refresh_at_time(tokens, now=time.time()):
         if not sso_settings.REFRESH_TOKENS or not isinstance(tokens.get("refresh_token"), str):
             expires_at = tokens.get("expires_at")
             if isinstance(expires_at, int | float) and expires_at > time.time():
                 return tokens["access_token"]
-            raise ReauthenticationRequired("access token expired")
+            # A session that cannot call APIs any more is not kept half-alive.
+            _end(request, "access_token_expired")
         tokens = refresh_with(request)
     return str(tokens["access_token"])

@@ -133,6 +133,7 @@ class ForgedProvider:
         self.userinfo: dict | str | None = {"sub": "forged-user"}
         self.token_body = None  # None -> 400 invalid_grant "no token_body configured"
         self.token_status = 200
+        self.token_headers: dict[str, str] = {}  # e.g. {"Location": ...} with a 307
         self.metadata_status = 200
         self.jwks_status = 200
         self.userinfo_status = 200
@@ -426,7 +427,8 @@ def _make_handler(forge: ForgedProvider):
                         "error_description": "forge: no token_body configured",
                     },
                 )
-            self._send(forge.token_status, body, extra_headers={"Cache-Control": "no-store"})
+            self._send(forge.token_status, body,
+                       extra_headers={"Cache-Control": "no-store", **forge.token_headers})
 
         def _userinfo(self, params, headers):
             auth = headers.get("authorization", "")

@@ -22,7 +22,7 @@ from django.test import Client
 from audit.models import AuditEvent
 from secure_sso.client import reset_provider_cache
 from secure_sso.constants import SESSION_SUBJECT_KEY
-from secure_sso.exceptions import ProviderUnavailable, ReauthenticationRequired
+from secure_sso.exceptions import ReauthenticationRequired
 from secure_sso.models import SSOSession
 from secure_sso.testing import session_tokens
 from tests.forge import ForgedProvider, client_auth_method
@@ -266,6 +266,11 @@ def test_no_refresh_token_ends_the_session_when_expired(
     assert response.status_code == 302
     assert response["Location"].startswith("/sso/login/")
     assert refreshes(forge) == []
+    # The session that could no longer call APIs was ended, and that is on record.
+    assert "_auth_user_id" not in client.session
+    assert AuditEvent.objects.filter(
+        event_type="session.refresh_refused", reason="access_token_expired"
+    ).exists()
 
 
 # -- the provider cannot be reached: the session stays ------------------------------------
@@ -285,8 +290,9 @@ def test_provider_unavailable_keeps_the_session(
     else:
         forge.token_body = "<html>rate limited</html>"
         forge.token_status = 429
-    with pytest.raises(ProviderUnavailable):
-        signed_in.get(TOKEN_VIEW)
+    # A clear page (never a 500), and the session stays.
+    page = signed_in.get(TOKEN_VIEW)
+    assert page.status_code == 502 and b"provider_unavailable" in page.content
     assert signed_in.session[SESSION_SUBJECT_KEY] == SUB
     assert session_tokens(signed_in) == before  # nothing spent, nothing lost
     assert events("session.refresh_refused") == []
@@ -311,8 +317,7 @@ def test_provider_down_keeps_the_session(
     forge.metadata = {**forge.default_metadata(),
                       "token_endpoint": f"http://127.0.0.1:{port}/token"}
     reset_provider_cache()
-    with pytest.raises(ProviderUnavailable):
-        client.get(TOKEN_VIEW)
+    assert client.get(TOKEN_VIEW).status_code == 502
     assert client.session[SESSION_SUBJECT_KEY] == SUB
     assert session_tokens(client)["refresh_token"] == "rt-1"
 
@@ -339,3 +344,22 @@ def test_refresh_off_expired_token_requires_sign_in(
     assert response.status_code == 302
     assert response["Location"].startswith("/sso/login/")
     assert refreshes(forge) == []
+    # The session that could no longer call APIs was ended, and that is on record.
+    assert "_auth_user_id" not in client.session
+    assert AuditEvent.objects.filter(
+        event_type="session.refresh_refused", reason="access_token_expired"
+    ).exists()
+
+
+def test_refresh_follows_no_redirect(
+    signed_in: Client, forge: ForgedProvider
+) -> None:
+    """A 307 from the token endpoint would re-send the refresh token and the client secret
+    to wherever it points: it is not followed, and the session stays."""
+    forge.token_body = {}
+    forge.token_status = 307
+    forge.token_headers = {"Location": f"{forge.issuer}/elsewhere"}
+    page = signed_in.get(TOKEN_VIEW)
+    assert page.status_code == 502
+    assert forge.requests_to("/elsewhere") == []
+    assert signed_in.session[SESSION_SUBJECT_KEY] == SUB
