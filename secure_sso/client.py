@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +39,7 @@ from secure_sso.exceptions import (
     InvalidIDToken,
     ProviderMetadataError,
     ProviderUnavailable,
+    SSOError,
     TokenExchangeFailed,
     TokenRefreshRefused,
 )
@@ -275,6 +278,31 @@ def authorization_url(
     return str(result["url"])
 
 
+@contextmanager
+def _token_endpoint_errors(*, refused: type[SSOError]) -> Iterator[None]:
+    """Authlib's and requests' exceptions as this package's: an OAuth error answer is
+    ``refused``, anything else (network, timeout, an unparsable answer) is unavailable."""
+    try:
+        yield
+    except OAuthError as exc:
+        error = exc.error if isinstance(exc.error, str) else "oauth_error"
+        raise refused(f"token endpoint error={error[:64]}") from None
+    except requests.RequestException as exc:
+        raise ProviderUnavailable(f"token endpoint: {exc.__class__.__name__}") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ProviderUnavailable(f"token endpoint: {exc.__class__.__name__}") from None
+
+
+def _bearer_answer(token: Any) -> dict[str, Any]:
+    """A token endpoint answer with a Bearer access token, as a plain dict."""
+    token = dict(token)
+    if not isinstance(token.get("access_token"), str) or not token["access_token"]:
+        raise ProviderUnavailable("token endpoint answer has no access_token")
+    if str(token.get("token_type", "")).lower() != "bearer":
+        raise ProviderUnavailable("token endpoint answer is not a Bearer token")
+    return token
+
+
 def exchange_code(
     metadata: ProviderMetadata, *, code: str, code_verifier: str, redirect_uri: str
 ) -> dict[str, Any]:
@@ -286,7 +314,7 @@ def exchange_code(
         InvalidIDToken: the answer has no ID token.
     """
     app = get_oauth_app(metadata)
-    try:
+    with _token_endpoint_errors(refused=TokenExchangeFailed):
         token = app.fetch_access_token(
             redirect_uri=redirect_uri,
             code=code,
@@ -294,18 +322,7 @@ def exchange_code(
             grant_type="authorization_code",
             allow_redirects=False,
         )
-    except OAuthError as exc:
-        error = exc.error if isinstance(exc.error, str) else "oauth_error"
-        raise TokenExchangeFailed(f"token endpoint error={error[:64]}") from None
-    except requests.RequestException as exc:
-        raise ProviderUnavailable(f"token endpoint: {exc.__class__.__name__}") from None
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ProviderUnavailable(f"token endpoint: {exc.__class__.__name__}") from None
-    token = dict(token)
-    if not isinstance(token.get("access_token"), str) or not token["access_token"]:
-        raise ProviderUnavailable("token endpoint answer has no access_token")
-    if str(token.get("token_type", "")).lower() != "bearer":
-        raise ProviderUnavailable("token endpoint answer is not a Bearer token")
+    token = _bearer_answer(token)
     if not isinstance(token.get("id_token"), str):
         # SECURITY: Authlib would return this token without userinfo; we refuse it.
         raise InvalidIDToken("token endpoint answer has no id_token", code="id_token_missing")
@@ -334,29 +351,16 @@ def refresh_tokens(metadata: ProviderMetadata, tokens: dict[str, Any]) -> dict[s
         default_timeout=sso_settings.HTTP_TIMEOUT,
     )
     session.headers["User-Agent"] = USER_AGENT
-    try:
-        with session:
-            # SECURITY: no redirect: a 307 would re-send the refresh token and the secret.
-            session.refresh_token(
-                metadata.token_endpoint,
-                refresh_token=tokens["refresh_token"],
-                allow_redirects=False,
-            )
-    except OAuthError as exc:
-        error = exc.error if isinstance(exc.error, str) else "oauth_error"
-        raise TokenRefreshRefused(f"token endpoint error={error[:64]}") from None
-    except requests.RequestException as exc:
-        raise ProviderUnavailable(f"token endpoint: {exc.__class__.__name__}") from None
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ProviderUnavailable(f"token endpoint: {exc.__class__.__name__}") from None
+    with _token_endpoint_errors(refused=TokenRefreshRefused), session:
+        # SECURITY: no redirect: a 307 would re-send the refresh token and the secret.
+        session.refresh_token(
+            metadata.token_endpoint,
+            refresh_token=tokens["refresh_token"],
+            allow_redirects=False,
+        )
     if not updated:
         raise ProviderUnavailable("token endpoint: no refreshed token")
-    token = updated[-1]
-    if not isinstance(token.get("access_token"), str) or not token["access_token"]:
-        raise ProviderUnavailable("refresh answer has no access_token")
-    if str(token.get("token_type", "")).lower() != "bearer":
-        raise ProviderUnavailable("refresh answer is not a Bearer token")
-    return token
+    return _bearer_answer(updated[-1])
 
 
 def fetch_userinfo(metadata: ProviderMetadata, access_token: str) -> dict[str, Any]:

@@ -81,14 +81,24 @@ def redirect_uri(request: HttpRequest) -> str:
     return sso_settings.REDIRECT_URI or request.build_absolute_uri(reverse("secure_sso:callback"))
 
 
-def begin_login(request: HttpRequest, next_url: Any = None) -> str:
-    """Start a sign-in: keep a pending state in the session, return the provider URL."""
+def _start(
+    request: HttpRequest,
+    next_url: Any,
+    *,
+    purpose: str = state.PURPOSE_LOGIN,
+    identity: tuple[str, str] = ("", ""),
+    extra: dict[str, str] | None = None,
+) -> str:
+    """Keep a new pending entry (state, nonce, PKCE verifier) in the session and return
+    the provider URL that starts it: every trip to the authorization endpoint goes here."""
     metadata = client.get_metadata()
-    adapter = get_adapter()
     pending = state.new_pending_login_at_time(
         redirect_uri=redirect_uri(request),
-        next_url=safe_next_url(next_url, adapter.get_login_redirect_url(request)),
+        next_url=safe_next_url(next_url, get_adapter().get_login_redirect_url(request)),
         now=time.time(),
+        purpose=purpose,
+        issuer=identity[0],
+        subject=identity[1],
     )
     state.store(
         request.session,
@@ -102,7 +112,13 @@ def begin_login(request: HttpRequest, next_url: Any = None) -> str:
         state=pending.state,
         nonce=pending.nonce,
         code_verifier=pending.code_verifier,
+        extra=extra,
     )
+
+
+def begin_login(request: HttpRequest, next_url: Any = None) -> str:
+    """Start a sign-in: keep a pending state in the session, return the provider URL."""
+    return _start(request, next_url)
 
 
 def _provider_error(params: Mapping[str, str]) -> ProviderDenied:
@@ -264,35 +280,14 @@ def begin_step_up(request: HttpRequest, next_url: Any = None) -> str:
         identity = _session_identity(request)
         if identity is None:
             raise StepUpUnavailable("the session did not sign in through the provider")
-        metadata = client.get_metadata()
-        issuer, subject = identity
-        if issuer != metadata.issuer:
+        issuer, _subject = identity
+        if issuer != client.get_metadata().issuer:
             raise StepUpUnavailable("the session signed in with another issuer")
-        adapter = get_adapter()
-        pending = state.new_pending_login_at_time(
-            redirect_uri=redirect_uri(request),
-            next_url=safe_next_url(next_url, adapter.get_login_redirect_url(request)),
-            now=time.time(),
-            purpose=state.PURPOSE_STEP_UP,
-            issuer=issuer,
-            subject=subject,
-        )
-        state.store(
-            request.session,
-            pending,
-            ttl=sso_settings.PENDING_LOGIN_TTL,
-            limit=sso_settings.MAX_PENDING_LOGINS,
-        )
         extra = {"prompt": "login", "max_age": "0"}
         if sso_settings.STEP_UP_ACR_VALUES:
             extra["acr_values"] = " ".join(sso_settings.STEP_UP_ACR_VALUES)
-        return client.authorization_url(
-            metadata,
-            redirect_uri=pending.redirect_uri,
-            state=pending.state,
-            nonce=pending.nonce,
-            code_verifier=pending.code_verifier,
-            extra=extra,
+        return _start(
+            request, next_url, purpose=state.PURPOSE_STEP_UP, identity=identity, extra=extra
         )
 
 
@@ -402,25 +397,8 @@ def begin_revalidation(request: HttpRequest, next_url: Any = None) -> str:
     identity = _session_identity(request)
     if identity is None:
         raise StepUpUnavailable("the session did not sign in through the provider")
-    metadata = client.get_metadata()
-    pending = state.new_pending_login_at_time(
-        redirect_uri=redirect_uri(request),
-        next_url=safe_next_url(next_url, get_adapter().get_login_redirect_url(request)),
-        now=time.time(),
-        purpose=state.PURPOSE_REVALIDATE,
-        issuer=identity[0],
-        subject=identity[1],
-    )
-    state.store(
-        request.session, pending, ttl=sso_settings.PENDING_LOGIN_TTL,
-        limit=sso_settings.MAX_PENDING_LOGINS,
-    )
-    return client.authorization_url(
-        metadata,
-        redirect_uri=pending.redirect_uri,
-        state=pending.state,
-        nonce=pending.nonce,
-        code_verifier=pending.code_verifier,
+    return _start(
+        request, next_url, purpose=state.PURPOSE_REVALIDATE, identity=identity,
         extra={"prompt": "none"},
     )
 

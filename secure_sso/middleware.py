@@ -34,9 +34,8 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
-from django.utils.http import urlencode
 
-from secure_sso import binding, revalidation, sessions, stepup
+from secure_sso import binding, responses, revalidation, sessions, stepup
 from secure_sso.conf import is_loopback_url, sso_settings
 from secure_sso.csp import report_only_policy_set
 from secure_sso.exceptions import (
@@ -210,16 +209,9 @@ class SessionGuardMiddleware(_Base):
         """A view's ``tokens.get_access_token()`` failed: the session ended (sign in
         again), or the provider or store is unreachable (a clear page, never a 500)."""
         if isinstance(exception, ReauthenticationRequired):
-            return revalidation.signed_out_response(request)
+            return responses.signed_out(request)
         if isinstance(exception, ProviderUnavailable | StoreUnavailable):
-            response = render(
-                request,
-                "secure_sso/error.html",
-                {"error_code": exception.code, "message": exception.public_message},
-                status=exception.status,
-            )
-            add_never_cache_headers(response)
-            return response
+            return responses.error_page(request, exception)
         return None
 
     async def aprocess_request(self, request: HttpRequest) -> HttpResponseBase | None:
@@ -230,14 +222,7 @@ class SessionGuardMiddleware(_Base):
     def refuse(self, request: HttpRequest, event: str, reason: str) -> HttpResponseBase:
         """Flush, audit, and send the person to sign in again (GET) or refuse (others)."""
         sessions.end(request, event=event, reason=reason)
-        if request.method in SAFE_METHODS:
-            response: HttpResponseBase = HttpResponseRedirect(
-                f"{sso_settings.login_url}?{urlencode({'next': request.get_full_path()})}"
-            )
-        else:
-            response = render(request, "secure_sso/session_ended.html", status=403)
-        add_never_cache_headers(response)
-        return response
+        return responses.signed_out(request)
 
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase

@@ -23,6 +23,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 
+from secure_sso import responses
 from secure_sso.conf import sso_settings
 from secure_sso.constants import SESSION_ISSUER_KEY, SESSION_VALIDATED_KEY
 from secure_sso.exceptions import ProviderUnavailable, ReauthenticationRequired, SSOError
@@ -64,7 +65,7 @@ def revalidate(request: HttpRequest, *, now: float, overdue: float) -> HttpRespo
             try:
                 tokens.refresh(request, force=True)
             except ReauthenticationRequired:
-                return signed_out_response(request)
+                return responses.signed_out(request)
             except ProviderUnavailable:
                 logger.warning("re-validation: provider unavailable; retried next request")
                 return _grace_or_refuse(request, overdue)
@@ -89,19 +90,5 @@ def _grace_or_refuse(request: HttpRequest, overdue: float) -> HttpResponseBase |
     if overdue < sso_settings.REVALIDATE_AFTER:
         return None
     response = render(request, "secure_sso/revalidate.html", status=401)
-    add_never_cache_headers(response)
-    return response
-
-
-def signed_out_response(request: HttpRequest) -> HttpResponseBase:
-    """Sign in again (GET) or a "session ended" page (other methods)."""
-    from urllib.parse import urlencode
-
-    if request.method == "GET":
-        response: HttpResponseBase = HttpResponseRedirect(
-            f"{sso_settings.login_url}?{urlencode({'next': request.get_full_path()})}"
-        )
-    else:
-        response = render(request, "secure_sso/session_ended.html", status=403)
     add_never_cache_headers(response)
     return response

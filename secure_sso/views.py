@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from secure_sso import flows
 from secure_sso.conf import sso_settings
 from secure_sso.exceptions import InvalidLogoutToken, SSOError
+from secure_sso.responses import error_page
 
 logger = logging.getLogger("secure_sso")
 security_logger = logging.getLogger("django.security.secure_sso")
@@ -27,14 +28,7 @@ def error_response(request: HttpRequest, error: SSOError) -> HttpResponse:
     # Only the error's code and class: details may name URLs but never values.
     log.warning("secure_sso refused: code=%s class=%s", error.code, type(error).__name__)
     flows.report_failure(request, error)
-    response = render(
-        request,
-        "secure_sso/error.html",
-        {"error_code": error.code, "message": error.public_message},
-        status=error.status,
-    )
-    add_never_cache_headers(response)
-    return response
+    return error_page(request, error)
 
 
 def _redirect(url: str) -> HttpResponse:
