@@ -9,59 +9,34 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
 
 from audit.models import AuditEvent
-from secure_sso.constants import SESSION_SUBJECT_KEY
 from secure_sso.models import SingleUseValue, SSOSession
+from tests import forged_signin
 from tests.forge import ForgedProvider, tamper_signature
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("configure")]
 
 URL = "/sso/backchannel-logout/"
 SUB = "forged-user"
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
-@pytest.fixture(scope="module")
-def forge_server() -> Iterator[ForgedProvider]:
-    with ForgedProvider() as provider:
-        yield provider
-
-
 @pytest.fixture
-def forge(forge_server: ForgedProvider, settings: Any) -> ForgedProvider:
-    forge_server.reset()
-    settings.SECURE_SSO = {
-        "ISSUER": forge_server.issuer,
-        "CLIENT_ID": forge_server.client_id,
-        "CLIENT_SECRET": forge_server.client_secret,
-        "DEVELOPMENT_MODE": True,
-        "HTTP_TIMEOUT": 2,
-        "JWKS_MIN_REFRESH_INTERVAL": 0,
-    }
-    return forge_server
+def sso_settings_extra() -> dict[str, Any]:
+    return {"JWKS_MIN_REFRESH_INTERVAL": 0}
 
 
 def sign_in(forge: ForgedProvider, *, sub: str = SUB, sid: str | None = "forged-sid",
             user_agent: str = "Mozilla/5.0 Firefox/120.0") -> Client:
     """A browser (test client) signed in through the forge, its ID token carrying ``sid``."""
     browser = Client(SERVER_NAME="localhost", HTTP_USER_AGENT=user_agent)
-    response = browser.get("/sso/login/")
-    query = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
-    claims = {"sid": sid} if sid else {}
-    forge.token_body = forge.token_response_for(
-        forge.id_token(claims, nonce=query["nonce"], sub=sub)
-    )
-    forge.userinfo = {"sub": sub, "preferred_username": sub}
-    response = browser.get("/sso/callback/", forge.callback_params(query["state"]))
-    assert response.status_code == 302, response.content[:300]
-    assert browser.session[SESSION_SUBJECT_KEY] == sub
+    forged_signin.sign_in(browser, forge, sub=sub, claims={"sid": sid} if sid else {},
+                          userinfo={"sub": sub, "preferred_username": sub})
     return browser
 
 

@@ -17,10 +17,10 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, quote_from_bytes, urlsplit
+from urllib.parse import quote_from_bytes
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -36,6 +36,7 @@ from secure_sso import client as sso_client
 from secure_sso.constants import SESSION_PENDING_KEY
 from secure_sso.exceptions import ProviderMetadataError
 from tests.forge import ForgedProvider, b64url, client_auth_method, tamper_signature
+from tests.forged_signin import query_of
 
 pytestmark = pytest.mark.django_db
 
@@ -51,35 +52,9 @@ SLOW = 3
 # -- fixtures ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def forge_server() -> Iterator[ForgedProvider]:
-    """One forge per module: stopping a server costs half a second, so it is reused."""
-    with ForgedProvider() as provider:
-        yield provider
-
-
 @pytest.fixture
-def forge(forge_server: ForgedProvider) -> ForgedProvider:
-    """The module's forge with every knob back to its default for this test."""
-    return forge_server.reset()
-
-
-@pytest.fixture
-def configure(settings: Any, forge: ForgedProvider) -> Callable[..., None]:
-    """Point ``SECURE_SSO`` at the forge; keyword arguments override single settings."""
-
-    def apply(**overrides: Any) -> None:
-        settings.SECURE_SSO = {
-            "ISSUER": forge.issuer,
-            "CLIENT_ID": forge.client_id,
-            "CLIENT_SECRET": forge.client_secret,
-            "DEVELOPMENT_MODE": True,
-            "HTTP_TIMEOUT": HTTP_TIMEOUT,
-            **overrides,
-        }
-
-    apply()
-    return apply
+def sso_settings_extra() -> dict[str, Any]:
+    return {"HTTP_TIMEOUT": HTTP_TIMEOUT}
 
 
 @pytest.fixture
@@ -124,8 +99,7 @@ def start(client: Client, next_url: str | None = None) -> Login:
     response = client.get(LOGIN_URL, {"next": next_url} if next_url else {})
     assert response.status_code == 302, response.content[:500]
     url = response["Location"]
-    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-    return Login(url=url, query=query)
+    return Login(url=url, query=query_of(url))
 
 
 def callback(client: Client, params: dict[str, Any], *, secret_values=()) -> Attempt:

@@ -10,9 +10,7 @@ is a real HTTP server on loopback and the views are driven through Django's test
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -29,6 +27,7 @@ from secure_sso.exceptions import CallbackTampered
 from secure_sso.signals import sso_step_up_succeeded
 from secure_sso.testing import force_login, session_tokens
 from tests.forge import ForgedProvider
+from tests.forged_signin import query_of, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -41,37 +40,9 @@ SUB = "forged-user"
 # -- fixtures ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def forge_server() -> Iterator[ForgedProvider]:
-    with ForgedProvider() as provider:
-        yield provider
-
-
 @pytest.fixture
-def forge(forge_server: ForgedProvider) -> ForgedProvider:
-    """The module's forge with its answers back to the defaults."""
-    forge_server.reset()
-    forge_server.userinfo = {"sub": SUB, "preferred_username": "forged.user"}
-    return forge_server
-
-
-@pytest.fixture
-def configure(settings: Any, forge: ForgedProvider) -> Callable[..., None]:
-    """Point ``SECURE_SSO`` at the forge with provider step-up; keywords override."""
-
-    def apply(**overrides: Any) -> None:
-        settings.SECURE_SSO = {
-            "ISSUER": forge.issuer,
-            "CLIENT_ID": forge.client_id,
-            "CLIENT_SECRET": forge.client_secret,
-            "DEVELOPMENT_MODE": True,
-            "HTTP_TIMEOUT": 2,
-            "STEP_UP_METHOD": "provider",
-            **overrides,
-        }
-
-    apply()
-    return apply
+def sso_settings_extra() -> dict[str, Any]:
+    return {"STEP_UP_METHOD": "provider"}
 
 
 @pytest.fixture
@@ -82,20 +53,6 @@ def signed_in(client: Client, forge: ForgedProvider, configure: Any) -> Client:
 
 
 # -- driving the flows -----------------------------------------------------------
-
-
-def query_of(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def sign_in(client: Client, forge: ForgedProvider, sub: str = SUB) -> None:
-    response = client.get("/sso/login/")
-    query = query_of(response["Location"])
-    forge.token_body = forge.token_response_for(forge.id_token(nonce=query["nonce"], sub=sub))
-    forge.userinfo = {"sub": sub, "preferred_username": sub.replace("-", ".")}
-    response = client.get(CALLBACK_URL, forge.callback_params(query["state"]))
-    assert response.status_code == 302, response.content[:500]
-    assert client.session[SESSION_SUBJECT_KEY] == sub
 
 
 def begin(client: Client, next_url: str | None = PROTECTED) -> dict[str, str]:

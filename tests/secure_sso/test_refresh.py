@@ -12,9 +12,7 @@ import hashlib
 import itertools
 import socket
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
@@ -26,6 +24,7 @@ from secure_sso.exceptions import ReauthenticationRequired
 from secure_sso.models import SSOSession
 from secure_sso.testing import session_tokens
 from tests.forge import ForgedProvider, client_auth_method
+from tests.forged_signin import query_of, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -33,55 +32,14 @@ SUB = "forged-user"
 TOKEN_VIEW = "/test/access-token/"
 
 
-@pytest.fixture(scope="module")
-def forge_server() -> Iterator[ForgedProvider]:
-    with ForgedProvider() as provider:
-        yield provider
-
-
 @pytest.fixture
-def forge(forge_server: ForgedProvider) -> ForgedProvider:
-    forge_server.reset()
-    return forge_server
-
-
-@pytest.fixture
-def configure(settings: Any, forge: ForgedProvider) -> Callable[..., None]:
-    def apply(**overrides: Any) -> None:
-        settings.SECURE_SSO = {
-            "ISSUER": forge.issuer,
-            "CLIENT_ID": forge.client_id,
-            "CLIENT_SECRET": forge.client_secret,
-            "DEVELOPMENT_MODE": True,
-            "HTTP_TIMEOUT": 1,
-            "REFRESH_TOKENS": True,
-            **overrides,
-        }
-
-    apply()
-    return apply
-
-
-def query_of(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def sign_in(client: Client, forge: ForgedProvider, **token_extra: Any) -> dict[str, str]:
-    """Sign in through the forge; the authorization request's query."""
-    response = client.get("/sso/login/")
-    query = query_of(response["Location"])
-    token_extra.setdefault("expires_in", 30)
-    forge.token_body = forge.token_response_for(forge.id_token(nonce=query["nonce"]), **token_extra)
-    forge.userinfo = {"sub": SUB, "preferred_username": "forged.user"}
-    response = client.get("/sso/callback/", forge.callback_params(query["state"]))
-    assert response.status_code == 302, response.content[:500]
-    assert client.session[SESSION_SUBJECT_KEY] == SUB
-    return query
+def sso_settings_extra() -> dict[str, Any]:
+    return {"HTTP_TIMEOUT": 1, "REFRESH_TOKENS": True}
 
 
 @pytest.fixture
 def signed_in(client: Client, forge: ForgedProvider, configure: Any) -> Client:
-    sign_in(client, forge, refresh_token="rt-1")
+    sign_in(client, forge, refresh_token="rt-1", expires_in=30)
     return client
 
 
@@ -309,7 +267,7 @@ def test_provider_down_keeps_the_session(
     client: Client, forge: ForgedProvider, configure: Any
 ) -> None:
     """The token endpoint does not answer at all (connection refused)."""
-    sign_in(client, forge, refresh_token="rt-1")
+    sign_in(client, forge, refresh_token="rt-1", expires_in=30)
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

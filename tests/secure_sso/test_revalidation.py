@@ -10,9 +10,7 @@ by moving its validated stamp back; the forge is a real HTTP server on loopback.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
@@ -22,6 +20,7 @@ from secure_sso.constants import SESSION_SUBJECT_KEY, SESSION_VALIDATED_KEY
 from secure_sso.models import SSOSession
 from secure_sso.testing import session_tokens
 from tests.forge import ForgedProvider
+from tests.forged_signin import query_of, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -32,47 +31,9 @@ HTML = {"HTTP_ACCEPT": "text/html,application/xhtml+xml"}
 FETCH = {"HTTP_SEC_FETCH_MODE": "cors", "HTTP_ACCEPT": "text/html"}
 
 
-@pytest.fixture(scope="module")
-def forge_server() -> Iterator[ForgedProvider]:
-    with ForgedProvider() as provider:
-        yield provider
-
-
 @pytest.fixture
-def forge(forge_server: ForgedProvider) -> ForgedProvider:
-    forge_server.reset()
-    return forge_server
-
-
-@pytest.fixture
-def configure(settings: Any, forge: ForgedProvider) -> Callable[..., None]:
-    def apply(**overrides: Any) -> None:
-        settings.SECURE_SSO = {
-            "ISSUER": forge.issuer,
-            "CLIENT_ID": forge.client_id,
-            "CLIENT_SECRET": forge.client_secret,
-            "DEVELOPMENT_MODE": True,
-            "HTTP_TIMEOUT": 2,
-            "REVALIDATE_AFTER": PERIOD,
-            **overrides,
-        }
-
-    apply()
-    return apply
-
-
-def query_of(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def sign_in(client: Client, forge: ForgedProvider, **token_extra: Any) -> None:
-    response = client.get("/sso/login/")
-    query = query_of(response["Location"])
-    forge.token_body = forge.token_response_for(forge.id_token(nonce=query["nonce"]), **token_extra)
-    forge.userinfo = {"sub": SUB, "preferred_username": "forged.user"}
-    response = client.get("/sso/callback/", forge.callback_params(query["state"]))
-    assert response.status_code == 302, response.content[:500]
-    assert client.session[SESSION_SUBJECT_KEY] == SUB
+def sso_settings_extra() -> dict[str, Any]:
+    return {"REVALIDATE_AFTER": PERIOD}
 
 
 @pytest.fixture

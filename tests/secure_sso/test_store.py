@@ -6,9 +6,7 @@ a store that cannot be asked refuses (``StoreUnavailable``), and the callback wi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings as django_settings
@@ -26,6 +24,7 @@ from secure_sso.constants import SESSION_PENDING_KEY, SESSION_SUBJECT_KEY
 from secure_sso.exceptions import StoreUnavailable
 from secure_sso.models import SingleUseValue
 from tests.forge import ForgedProvider
+from tests.forged_signin import query_of
 
 pytestmark = pytest.mark.django_db
 
@@ -165,35 +164,16 @@ class TestCache:
 # -- the sign-in callback --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def forge_server() -> Iterator[ForgedProvider]:
-    with ForgedProvider() as provider:
-        yield provider
-
-
-@pytest.fixture
-def forge(forge_server: ForgedProvider, settings: Any) -> ForgedProvider:
-    forge_server.reset()
-    forge_server.userinfo = {"sub": SUB, "preferred_username": "forged.user"}
-    settings.SECURE_SSO = {
-        "ISSUER": forge_server.issuer,
-        "CLIENT_ID": forge_server.client_id,
-        "CLIENT_SECRET": forge_server.client_secret,
-        "DEVELOPMENT_MODE": True,
-        "HTTP_TIMEOUT": 2,
-    }
-    return forge_server
-
-
 def begin(client: Client, forge: ForgedProvider) -> dict[str, str]:
     """Start a sign-in; the callback parameters a provider would send back."""
-    response = client.get("/sso/login/")
-    query = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
+    query = query_of(client.get("/sso/login/")["Location"])
     forge.token_body = forge.token_response_for(forge.id_token(nonce=query["nonce"]))
+    forge.userinfo = {"sub": SUB, "preferred_username": "forged.user"}
     return forge.callback_params(query["state"])
 
 
 @pytest.mark.parametrize("backend", [DownCache, ClientLibraryDownCache])
+@pytest.mark.usefixtures("configure")
 def test_callback_fails_closed_when_the_store_is_down(
     client: Client, forge: ForgedProvider, settings: Any, backend: type
 ) -> None:
@@ -208,6 +188,7 @@ def test_callback_fails_closed_when_the_store_is_down(
     assert failure.reason == "store_unavailable"
 
 
+@pytest.mark.usefixtures("configure")
 def test_callback_replayed_from_a_stale_session_copy_is_refused(
     client: Client, forge: ForgedProvider
 ) -> None:

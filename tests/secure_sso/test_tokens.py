@@ -8,9 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.sessions.models import Session
@@ -23,10 +22,10 @@ from hypothesis import strategies as st
 from audit.models import AuditEvent
 from secure_sso import tokens
 from secure_sso.conf import sso_settings
-from secure_sso.constants import SESSION_SUBJECT_KEY
 from secure_sso.models import SSOSession
 from secure_sso.testing import session_tokens
 from tests.forge import ForgedProvider
+from tests.forged_signin import sign_in
 
 ISSUER = "https://op.example"
 SUB = "forged-user"
@@ -208,46 +207,20 @@ def test_token_fields_keep_only_known_fields_and_make_expiry_absolute() -> None:
 # -- after a real sign-in ------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def forge_server() -> Iterator[ForgedProvider]:
-    with ForgedProvider() as provider:
-        yield provider
-
-
 @pytest.fixture
-def forge(forge_server: ForgedProvider, settings: Any) -> ForgedProvider:
-    forge_server.reset()
-    settings.SECURE_SSO = {
-        "ISSUER": forge_server.issuer,
-        "CLIENT_ID": forge_server.client_id,
-        "CLIENT_SECRET": forge_server.client_secret,
-        "DEVELOPMENT_MODE": True,
-        "HTTP_TIMEOUT": 2,
-        "REFRESH_TOKENS": True,
-    }
-    return forge_server
-
-
-def sign_in(client: Client, forge: ForgedProvider, **token_extra: Any) -> dict[str, Any]:
-    """Sign ``client`` in through the forge; the token endpoint's answer."""
-    response = client.get("/sso/login/")
-    query = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
-    answer = forge.token_response_for(forge.id_token(nonce=query["nonce"]), **token_extra)
-    forge.token_body = answer
-    forge.userinfo = {"sub": SUB, "preferred_username": "forged.user"}
-    response = client.get("/sso/callback/", forge.callback_params(query["state"]))
-    assert response.status_code == 302, response.content[:500]
-    assert client.session[SESSION_SUBJECT_KEY] == SUB
-    return answer
+def sso_settings_extra() -> dict[str, Any]:
+    return {"REFRESH_TOKENS": True}
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("configure")
 class TestAfterSignIn:
     def test_tokens_only_on_the_row_encrypted_and_nowhere_else(
         self, client: Client, forge: ForgedProvider, caplog: Any, capsys: Any
     ) -> None:
         caplog.set_level(logging.DEBUG)
-        answer = sign_in(client, forge, refresh_token="forge-rt-" + "r" * 24)
+        sign_in(client, forge, refresh_token="forge-rt-" + "r" * 24)
+        answer = forge.token_body
         secrets_ = [answer["access_token"], answer["refresh_token"], answer["id_token"]]
         assert client.get("/test/access-token/").status_code == 200
 
@@ -293,7 +266,8 @@ class TestAfterSignIn:
     ) -> None:
         import hashlib
 
-        answer = sign_in(client, forge)  # expires_in 300, nothing to refresh
+        sign_in(client, forge)  # expires_in 300, nothing to refresh
+        answer = forge.token_body
         response = client.get("/test/access-token/")
         assert response.status_code == 200
         assert response.content.decode() == hashlib.sha256(
