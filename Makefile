@@ -6,7 +6,7 @@ DJANGO ?=
 PYTEST_ARGS ?=
 DEVIDP := example/devidp
 
-.PHONY: run test lint bench clean install system-deps
+.PHONY: run test lint bench clean install system-deps screenshots
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed"'
@@ -31,6 +31,10 @@ run: install
 ## Run the whole test suite (unit, hypothesis, forged provider, real provider, Chromium).
 test: system-deps install
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+## Regenerate README's screenshots (docs/screenshots/*.png) from the browser journey.
+screenshots: system-deps install
+	UPDATE_README_SCREENSHOTS=1 $(VENV)/bin/python -m pytest tests/e2e/journey -q $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
