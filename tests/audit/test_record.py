@@ -18,7 +18,6 @@ from audit import chain, events, record
 from audit.exceptions import AuditConfigurationError, AuditWriteError
 from audit.models import AuditEvent
 from audit.redaction import REDACTED
-from tests.secure_sso import test_conformance as conformance
 from tests.secure_sso.test_conformance import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -28,10 +27,6 @@ JWT = (
     "c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 )
 NO_KEYS: dict[str, Any] = {"SIGNING_KEYS": {}, "SIGNING_KEY_ID": "k1"}
-#: The conformance suite's forged provider and its fixtures, reused as they are.
-forge_server = conformance.forge_server
-forge = conformance.forge
-configure = conformance.configure
 
 
 @pytest.fixture
