@@ -111,6 +111,11 @@ def backchannel_logout_view(request: HttpRequest) -> HttpResponse:
         if exc.status != 400:
             body["error"] = "temporarily_unavailable"
         response = JsonResponse(body, status=400 if exc.status == 400 else 503)
+    except Exception:  # noqa: BLE001  a database or audit failure: the provider may retry
+        logger.critical("back-channel logout failed", exc_info=True)
+        response = JsonResponse(
+            {"error": "temporarily_unavailable", "error_description": "server_error"}, status=503
+        )
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
     return response

@@ -312,3 +312,15 @@ def test_admin_ends_a_session_and_it_is_audited(forge: ForgedProvider) -> None:
     assert not signed_in(browser)
     [event] = AuditEvent.objects.filter(event_type="session.ended_by_admin")
     assert (event.username, event.details["ended_by"]) == (SUB, "root")
+
+
+def test_a_failing_audit_write_is_503_not_500(forge: ForgedProvider, settings: Any) -> None:
+    """The sessions end, but the call could not be recorded: the provider is told to retry."""
+    browser = sign_in(forge)
+    settings.SECURE_SSO_AUDIT = {**settings.SECURE_SSO_AUDIT, "SIGNING_KEYS": {},
+                                 "SIGNING_KEY_ID": "missing"}
+    response = post(forge.logout_token())
+    assert response.status_code == 503
+    assert response["Cache-Control"] == "no-store"
+    assert json.loads(response.content)["error"] == "temporarily_unavailable"
+    assert not signed_in(browser)
