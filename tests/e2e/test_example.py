@@ -99,6 +99,19 @@ def test_sign_in_and_out_of_the_example(example_site: str) -> None:
     assert "You are not signed in." in page.text
 
 
+def test_signing_out_at_the_provider_ends_the_example_session(example_site: str) -> None:
+    """README: signing out on the provider's own page ends the example's session too
+    (back-channel logout from the provider to the example, both on loopback)."""
+    session = requests.Session()
+    start = session.get(example_site + "/sso/login/?next=/dashboard/", allow_redirects=False)
+    back = login_via_devidp(session, start.headers["Location"], "paula")
+    assert "paula" in session.get(back.headers["Location"]).text
+    issuer = "http://" + urlsplit(start.headers["Location"]).netloc
+    end_session_via_devidp(session, issuer + "/session/end?client_id=example-local")
+    page = session.get(example_site + "/")
+    assert "You are not signed in." in page.text
+
+
 def test_sensitive_page_asks_for_totp(example_site: str) -> None:
     """/account/security/ asks for enrollment, opens after a code from the shown secret,
     and asks again once the step-up window has passed."""
