@@ -24,9 +24,11 @@ part only; ``--profile`` prints a cProfile of verify() on the 1M chain to stderr
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -158,6 +160,7 @@ def sqlite_bench() -> None:
     import tests.settings as base
 
     tmp = tempfile.mkdtemp(prefix="bench-audit-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     config = {name: getattr(base, name) for name in dir(base) if name.isupper()}
     config["DATABASES"] = {
         "default": {

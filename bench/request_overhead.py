@@ -8,8 +8,9 @@ with :func:`secure_sso.testing.force_login`), through
   AuditContextMiddleware, SessionGuardMiddleware, StepUpMiddleware, CSPMiddleware),
 
 over WSGI (``django.test.Client``) and ASGI (``django.test.AsyncClient`` on one event
-loop). Reference rows: each package middleware alone added to the default list, and
-django-csp's own middleware alone. Alternating rounds, medians; target <= 1.10x.
+loop); WSGI also in CPU time of the process (steadier on a shared machine). Reference
+rows: each package middleware alone added to the default list, and django-csp's own
+middleware alone. Alternating rounds, medians; target <= 1.10x.
 
 Run from the repository root: ``python bench/request_overhead.py``. Nothing here asserts a time.
 ``--full-only`` times just the default and the full stack (quicker, for iterating);
@@ -20,6 +21,7 @@ of the full stack (2,000 requests) to stdout instead of timing.
 import argparse
 import asyncio
 import sys
+import time
 from pathlib import Path
 
 _root = Path(__file__).resolve().parents[1]
@@ -138,6 +140,13 @@ def main(argv: list[str]) -> None:
         base = times["default"]
         rows = [(name, times[name], base) for name in stacks if name != "default"]
         print_table(f"authenticated https GET {PATH}, {label}: vs default stack", rows)
+        if make is wsgi_call:
+            # One thread: its CPU time is the work the stack does, without the time other
+            # processes on a shared machine take (ASGI's thread hand-offs would not count).
+            cpu = median_rounds(funcs, rounds=args.rounds, number=args.number,
+                                clock=time.process_time)
+            rows = [(name, cpu[name], cpu["default"]) for name in stacks if name != "default"]
+            print_table("same, WSGI, CPU time of this process: vs default stack", rows)
     loop.close()
 
 if __name__ == "__main__":

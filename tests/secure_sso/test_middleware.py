@@ -841,3 +841,88 @@ class TestArbitraryHeaders:
         assert response.status_code in (200, 302)
         if response.status_code == 302:
             assert response.headers["Location"].startswith("/sso/login/?next=")
+
+
+# --- Native async paths and cached settings (issue #8) --------------------------------
+
+
+@pytest.fixture
+def thread_switches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The qualified names of the callables run through sync_to_async, in order."""
+    import asgiref.sync
+
+    seen: list[str] = []
+    original = asgiref.sync.SyncToAsync.__call__
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(asgiref.sync.SyncToAsync, "__call__", spy)
+    return seen
+
+
+@pytest.mark.django_db
+class TestAsyncNative:
+    def test_csp_and_step_up_switch_no_thread(
+        self, alice: Any, thread_switches: list[str]
+    ) -> None:
+        """Under ASGI, CSPMiddleware and StepUpMiddleware run on the event loop."""
+        browser = Browser("asgi", "testserver", secure=True, user_agent=CHROME)
+        browser.login(alice)
+        response = browser.get("/dashboard/")
+        assert response.status_code == 200 and "Content-Security-Policy" in response
+        ours = [name for name in thread_switches if "CSPMiddleware" in name or "StepUp" in name]
+        assert ours == [], thread_switches
+
+    def test_step_up_urls_under_both_handlers(self, settings: Any, signed_in: Browser) -> None:
+        """STEP_UP_URLS sends a signed-in user to step up; other pages are untouched."""
+        configure(settings, STEP_UP_URLS=["/test/bill"])
+        response = signed_in.get("/test/billing/")
+        assert response.status_code == 302
+        assert response["Location"] == "/sso/step-up/?next=%2Ftest%2Fbilling%2F"
+        assert signed_in.get("/dashboard/").status_code == 200
+
+    def test_step_up_urls_anonymous_passes(self, settings: Any, https: Browser) -> None:
+        """Without a signed-in user the step-up gate leaves the view to decide."""
+        configure(settings, STEP_UP_URLS=["/test/bill"])
+        assert https.get("/test/billing/").status_code == 200
+
+    def test_csp_subclass_with_own_hook_keeps_django_csp_path(self) -> None:
+        """A subclass overriding a hook runs it as django-csp does (through a thread)."""
+        from asgiref.sync import async_to_sync
+        from django.http import HttpResponse
+        from django.test import RequestFactory
+
+        from secure_sso.middleware import CSPMiddleware
+
+        calls: list[str] = []
+
+        class Custom(CSPMiddleware):
+            def process_request(self, request: Any) -> None:
+                calls.append("request")
+                super().process_request(request)
+
+        async def view(request: Any) -> HttpResponse:
+            return HttpResponse("ok")
+
+        middleware = Custom(view)
+        assert middleware._inline is False
+        assert CSPMiddleware(view)._inline is True
+        response = async_to_sync(middleware)(RequestFactory().get("/"))
+        assert calls == ["request"]
+        assert "default-src 'self'" in response["Content-Security-Policy"]
+
+
+class TestReportOnlyPolicy:
+    def test_setting_change_takes_effect(self, settings: Any, https: Browser) -> None:
+        """CONTENT_SECURITY_POLICY_REPORT_ONLY set or removed applies to the next response."""
+        assert "Content-Security-Policy-Report-Only" not in https.get("/")
+        settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {
+            "DIRECTIVES": {"default-src": ["'self'"], "report-uri": "/csp-report/"}
+        }
+        response = https.get("/")
+        assert response["Content-Security-Policy-Report-Only"].startswith("default-src 'self'")
+        assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+        del settings.CONTENT_SECURITY_POLICY_REPORT_ONLY
+        assert "Content-Security-Policy-Report-Only" not in https.get("/")
