@@ -10,6 +10,7 @@ import hmac
 import math
 import re
 import secrets
+from functools import lru_cache
 
 from django.utils.crypto import salted_hmac
 
@@ -55,7 +56,13 @@ def binding_matches(stored: object, secret: object, fingerprint: str = "") -> bo
 
 def user_agent_family(user_agent: str) -> str:
     """A coarse ``browser/os`` label that survives browser updates but not a change of browser."""
-    user_agent = user_agent[:512]
+    return _family(user_agent[:512])
+
+
+# Eleven searches cost a fifth of the session guard on every request, and a site sees few
+# distinct User-Agent strings; the cache is bounded, so varying the header only evicts.
+@lru_cache(maxsize=2048)
+def _family(user_agent: str) -> str:
     browser = next((name for name, rx in _BROWSERS if rx.search(user_agent)), "other")
     system = next((name for name, rx in _SYSTEMS if rx.search(user_agent)), "other")
     return f"{browser}/{system}"
