@@ -7,6 +7,7 @@ import binascii
 import math
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -39,7 +40,15 @@ def _looks_like_jwt(value: str) -> bool:
 
 def is_secret_name(name: Any) -> bool:
     """``Authorization``, ``HTTP_AUTHORIZATION``, ``id-token`` and ``ID_TOKEN`` alike."""
-    key = str(name).lower().replace("-", "_")
+    return _is_secret_key(str(name))
+
+
+# Every audit line asks this of the same few dozen field names, three times over (record,
+# emit, the structlog processor); the answer depends on the name alone. Bounded: arbitrary
+# names only evict.
+@lru_cache(maxsize=1024)
+def _is_secret_key(name: str) -> bool:
+    key = name.lower().replace("-", "_")
     if key.startswith("http_"):
         key = key[5:]
     return key in SECRET_NAMES
