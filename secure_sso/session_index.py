@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from importlib import import_module
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -29,19 +31,35 @@ def _models() -> Any:
     return models
 
 
+#: Rows older than any session can live are swept at most this often (seconds).
+SWEEP_INTERVAL = 300
+_last_sweep = 0.0
+
+
 def record(session_key: str, *, user: Any, issuer: str, subject: str, sid: str | None,
            tokens: str = "") -> None:
-    """Index a session that just signed in; sweep rows older than any session can live."""
+    """Index a session that just signed in (``login()`` gave it a new key)."""
     SSOSession = _models().SSOSession
+    _sweep(SSOSession)
+    fields = {"user": user, "issuer": issuer, "subject": subject, "sid": sid or "",
+              "tokens": tokens}
+    try:
+        with transaction.atomic():
+            SSOSession.objects.create(session_key=session_key, **fields)
+    except IntegrityError:  # the key was indexed already (a login without a new key)
+        SSOSession.objects.filter(session_key=session_key).update(**fields)
+
+
+def _sweep(model: Any) -> None:
+    global _last_sweep
+    now = time.monotonic()
+    if now - _last_sweep < SWEEP_INTERVAL:
+        return
+    _last_sweep = now
     lifetime = max(sso_settings.SESSION_ABSOLUTE_TIMEOUT, int(settings.SESSION_COOKIE_AGE))
-    SSOSession.objects.filter(
+    model.objects.filter(
         created_at__lt=timezone.now() - datetime.timedelta(seconds=lifetime)
     ).delete()
-    SSOSession.objects.update_or_create(
-        session_key=session_key,
-        defaults={"user": user, "issuer": issuer, "subject": subject, "sid": sid or "",
-                  "tokens": tokens},
-    )
 
 
 def rekey(old_key: str | None, new_key: str | None) -> None:

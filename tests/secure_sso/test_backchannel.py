@@ -324,3 +324,19 @@ def test_a_failing_audit_write_is_503_not_500(forge: ForgedProvider, settings: A
     assert response["Cache-Control"] == "no-store"
     assert json.loads(response.content)["error"] == "temporarily_unavailable"
     assert not signed_in(browser)
+
+
+def test_rows_older_than_any_session_are_swept(forge: ForgedProvider, monkeypatch: Any) -> None:
+    """The index does not grow forever: a sign-in sweeps rows no session can outlive."""
+    import datetime
+
+    from django.utils import timezone
+
+    from secure_sso import session_index
+
+    first = sign_in(forge, sid="old")
+    SSOSession.objects.update(created_at=timezone.now() - datetime.timedelta(days=400))
+    monkeypatch.setattr(session_index, "_last_sweep", 0.0)
+    sign_in(forge, sid="new")
+    assert list(SSOSession.objects.values_list("sid", flat=True)) == ["new"]
+    assert first.session.session_key  # its Django session itself is left to the engine
