@@ -1,0 +1,32 @@
+"""README documents every public setting and every system check id (house style)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from audit.conf import DEFAULTS as AUDIT_DEFAULTS
+from secure_sso.conf import DEFAULTS
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_every_setting_is_in_the_settings_reference() -> None:
+    missing = [key for key in DEFAULTS if f"| `{key}` |" not in README]
+    assert missing == []
+
+
+def test_every_audit_setting_is_documented() -> None:
+    missing = [key for key in AUDIT_DEFAULTS if f"`{key}`" not in README]
+    assert missing == []
+
+
+def test_every_check_id_is_in_the_checks_table() -> None:
+    sources = (ROOT / "secure_sso" / "checks.py").read_text() + (
+        ROOT / "audit" / "checks.py"
+    ).read_text()
+    ids = set(re.findall(r'id="(secure_sso(?:_audit)?\.[EW]\d{3})"', sources))
+    assert len(ids) > 40
+    missing = sorted(i for i in ids if f"| `{i}`" not in README)
+    assert missing == []
