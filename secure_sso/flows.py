@@ -26,7 +26,7 @@ from django.contrib.auth import logout as django_logout
 from django.http import HttpRequest
 from django.urls import reverse
 
-from secure_sso import client, session_index, state, stepup, store, tokens
+from secure_sso import client, session_index, sessions, state, stepup, store, tokens
 from secure_sso.adapter import get_adapter
 from secure_sso.claims import merge_userinfo
 from secure_sso.conf import sso_settings
@@ -56,6 +56,7 @@ from secure_sso.signals import (
 )
 from secure_sso.signals import (
     backchannel_logout_refused,
+    session_revalidated,
     sso_logged_out,
     sso_login_failed,
     sso_login_succeeded,
@@ -257,11 +258,7 @@ def _session_identity(request: HttpRequest) -> tuple[str, str] | None:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None
-    issuer = request.session.get(SESSION_ISSUER_KEY)
-    subject = request.session.get(SESSION_SUBJECT_KEY)
-    if not (isinstance(issuer, str) and issuer and isinstance(subject, str) and subject):
-        return None
-    return issuer, subject
+    return sessions.sso_identity(request.session)
 
 
 def begin_step_up(request: HttpRequest, next_url: Any = None) -> str:
@@ -407,8 +404,6 @@ def _complete_revalidation(
     request: HttpRequest, params: Mapping[str, str], pending: state.PendingLogin
 ) -> str:
     """The provider's answer to ``prompt=none``: still the same account, or the end."""
-    from secure_sso import sessions
-    from secure_sso.signals import session_revalidated
 
     if params.get("error") in REVALIDATION_ENDED and params.get("iss", pending.issuer) == (
         pending.issuer

@@ -38,18 +38,27 @@ def _string_claim(claims: Mapping[str, Any], name: str) -> str:
     return value
 
 
-def _numeric_claim(claims: Mapping[str, Any], name: str) -> int:
-    value = claims.get(name)
-    # JSON parsers accept Infinity, NaN and integers of any size; refuse all three here
-    # rather than let int() or float arithmetic raise later.
+def timestamp(value: Any) -> int | None:
+    """A JWT NumericDate as seconds, or ``None`` when ``value`` is not a usable one.
+
+    JSON parsers accept Infinity, NaN and integers of any size; all three are refused here
+    rather than left for ``int()`` or float arithmetic to raise later.
+    """
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or (isinstance(value, float) and not math.isfinite(value))
         or abs(value) > MAX_TIMESTAMP
     ):
-        raise _fail(f"id_token_{name}_invalid", f"'{name}' missing or not a number")
+        return None
     return int(value)
+
+
+def _numeric_claim(claims: Mapping[str, Any], name: str) -> int:
+    value = timestamp(claims.get(name))
+    if value is None:
+        raise _fail(f"id_token_{name}_invalid", f"'{name}' missing or not a number")
+    return value
 
 
 #: Key type (and curve) each pinnable algorithm needs, to pick a key when ``kid`` is absent.

@@ -15,7 +15,7 @@ from typing import Any
 from joserfc.jwk import KeySet
 
 from secure_sso.exceptions import InvalidIDToken, InvalidLogoutToken
-from secure_sso.id_token import MAX_TIMESTAMP, verify_signature
+from secure_sso.id_token import timestamp, verify_signature
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 #: ``typ`` headers a logout token may carry; another explicit type is another token.
@@ -48,15 +48,10 @@ def _optional_string(claims: Mapping[str, Any], name: str) -> str | None:
 
 
 def _timestamp(claims: Mapping[str, Any], name: str) -> int:
-    value = claims.get(name)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or value != value  # NaN
-        or abs(value) > MAX_TIMESTAMP
-    ):
+    value = timestamp(claims.get(name))
+    if value is None:
         raise _fail(f"{name}_invalid", f"'{name}' missing or not a number")
-    return int(value)
+    return value
 
 
 def check_logout_claims_at_time(

@@ -14,6 +14,7 @@ from django.http import HttpRequest
 
 from secure_sso import binding
 from secure_sso.conf import sso_settings
+from secure_sso.constants import SESSION_ISSUER_KEY, SESSION_SUBJECT_KEY
 from secure_sso.signals import session_ended
 
 logger = logging.getLogger("secure_sso")
@@ -24,6 +25,15 @@ SESSION_BINDING_KEY = "_secure_sso_binding"
 SESSION_PRIVILEGE_KEY = "_secure_sso_priv"
 #: Attribute on the request carrying a new binding secret to the middleware's response.
 NEW_BINDING_ATTR = "_secure_sso_new_binding"
+
+
+def sso_identity(session: Any) -> tuple[str, str] | None:
+    """``(issuer, sub)`` a session signed in with through the provider, or ``None``."""
+    issuer = session.get(SESSION_ISSUER_KEY)
+    subject = session.get(SESSION_SUBJECT_KEY)
+    if isinstance(issuer, str) and isinstance(subject, str) and issuer and subject:
+        return issuer, subject
+    return None
 
 
 def fingerprint(request: HttpRequest) -> str:

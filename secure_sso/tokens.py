@@ -30,8 +30,8 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from secure_sso.conf import sso_settings
-from secure_sso.constants import SESSION_ISSUER_KEY, SESSION_SUBJECT_KEY
 from secure_sso.exceptions import ProviderUnavailable, ReauthenticationRequired, SSOError
+from secure_sso.sessions import sso_identity
 
 logger = logging.getLogger("secure_sso")
 
@@ -98,11 +98,7 @@ def token_fields(token: dict[str, Any], *, now: float) -> dict[str, Any]:
 
 
 def _identity(request: HttpRequest) -> tuple[str, str] | None:
-    issuer = request.session.get(SESSION_ISSUER_KEY)
-    subject = request.session.get(SESSION_SUBJECT_KEY)
-    if isinstance(issuer, str) and isinstance(subject, str) and issuer and subject:
-        return issuer, subject
-    return None
+    return sso_identity(request.session)
 
 
 def _row(request: HttpRequest, *, for_update: bool = False) -> Any:
