@@ -220,11 +220,16 @@ def test_no_refresh_token_ends_the_session_when_expired(
     time_machine.move_to(time.time() + 70)
     assert client.get(TOKEN_VIEW).status_code == 200
     time_machine.move_to(time.time() + 60)
+    assert_ended_for_an_expired_token(client, forge)
+
+
+def assert_ended_for_an_expired_token(client: Client, forge: ForgedProvider) -> None:
+    """Sent to sign in, nothing refreshed; the session that could no longer call APIs was
+    ended, and that is on record."""
     response = client.get(TOKEN_VIEW)
     assert response.status_code == 302
     assert response["Location"].startswith("/sso/login/")
     assert refreshes(forge) == []
-    # The session that could no longer call APIs was ended, and that is on record.
     assert "_auth_user_id" not in client.session
     assert AuditEvent.objects.filter(
         event_type="session.refresh_refused", reason="access_token_expired"
@@ -298,15 +303,7 @@ def test_refresh_off_expired_token_requires_sign_in(
     request.session = client.session
     with pytest.raises(ReauthenticationRequired):
         tokens.get_access_token(request)
-    response = client.get(TOKEN_VIEW)
-    assert response.status_code == 302
-    assert response["Location"].startswith("/sso/login/")
-    assert refreshes(forge) == []
-    # The session that could no longer call APIs was ended, and that is on record.
-    assert "_auth_user_id" not in client.session
-    assert AuditEvent.objects.filter(
-        event_type="session.refresh_refused", reason="access_token_expired"
-    ).exists()
+    assert_ended_for_an_expired_token(client, forge)
 
 
 def test_refresh_follows_no_redirect(
