@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from secure_sso.conf import sso_settings
+from secure_sso.intervals import Every
 
 logger = logging.getLogger("secure_sso")
 
@@ -33,7 +34,7 @@ def _models() -> Any:
 
 #: Rows older than any session can live are swept at most this often (seconds).
 SWEEP_INTERVAL = 300
-_last_sweep = 0.0
+_sweeps = Every(SWEEP_INTERVAL)
 
 
 def record(session_key: str, *, user: Any, issuer: str, subject: str, sid: str | None,
@@ -51,11 +52,8 @@ def record(session_key: str, *, user: Any, issuer: str, subject: str, sid: str |
 
 
 def _sweep(model: Any) -> None:
-    global _last_sweep
-    now = time.monotonic()
-    if now - _last_sweep < SWEEP_INTERVAL:
+    if not _sweeps.due(time.monotonic()):
         return
-    _last_sweep = now
     lifetime = max(sso_settings.SESSION_ABSOLUTE_TIMEOUT, int(settings.SESSION_COOKIE_AGE))
     model.objects.filter(
         created_at__lt=timezone.now() - datetime.timedelta(seconds=lifetime)

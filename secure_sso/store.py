@@ -18,12 +18,13 @@ from django.db import DatabaseError, IntegrityError, transaction
 
 from secure_sso.conf import sso_settings
 from secure_sso.exceptions import StoreUnavailable
+from secure_sso.intervals import Every
 
 logger = logging.getLogger("secure_sso")
 
 #: Expired database claims are swept at most this often (seconds), by the next claim.
 PURGE_INTERVAL = 300
-_last_purge = 0.0
+_purges = Every(PURGE_INTERVAL)
 
 
 def digest(namespace: str, value: str) -> str:
@@ -33,9 +34,7 @@ def digest(namespace: str, value: str) -> str:
 def _claim_in_database(key: str, *, ttl: float, now: float) -> bool:
     from secure_sso.models import SingleUseValue
 
-    global _last_purge
-    if now - _last_purge > PURGE_INTERVAL:
-        _last_purge = now
+    if _purges.due(now):
         SingleUseValue.objects.filter(expires_at__lt=now).delete()
     for _attempt in range(2):
         try:

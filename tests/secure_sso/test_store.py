@@ -22,6 +22,7 @@ from audit.models import AuditEvent
 from secure_sso import store
 from secure_sso.constants import SESSION_PENDING_KEY, SESSION_SUBJECT_KEY
 from secure_sso.exceptions import StoreUnavailable
+from secure_sso.intervals import Every
 from secure_sso.models import SingleUseValue
 from tests.forge import ForgedProvider
 from tests.forged_signin import query_of
@@ -84,6 +85,17 @@ class TestDatabase:
         assert store.use_once_at_time("state", "v", ttl=10, now=1_000_009.0) is False
         assert store.use_once_at_time("state", "v", ttl=10, now=1_000_011.0) is True
         assert store.use_once_at_time("state", "v", ttl=10, now=1_000_012.0) is False
+
+    def test_first_claim_of_a_fresh_worker_purges_expired_claims(self, monkeypatch: Any) -> None:
+        """Expired claims are swept by the first claim a worker makes, whatever the clock
+        reads (``now`` near zero: the purge is not postponed by a start value)."""
+        monkeypatch.setattr(store, "_purges", Every(store.PURGE_INTERVAL))
+        assert store.use_once_at_time("state", "old", ttl=1, now=1.0) is True
+        monkeypatch.setattr(store, "_purges", Every(store.PURGE_INTERVAL))
+        assert store.use_once_at_time("state", "new", ttl=60, now=5.0) is True
+        assert list(SingleUseValue.objects.values_list("digest", flat=True)) == [
+            store.digest("state", "new")
+        ]
 
     def test_only_the_digest_is_stored(self) -> None:
         value = "the-secret-state-" + uuid.uuid4().hex
