@@ -18,8 +18,12 @@ E002_HINT = "Generate one with: python -c 'import secrets; print(secrets.token_u
 W001 = "SECURE_SSO_AUDIT has unknown keys: {keys}."
 W001_HINT = "Check the spelling against README's audit settings."
 
+#: The audit commands run only the checks with this tag: a reviewer's machine holds the
+#: audit settings and the database, not the provider's client secret or ``SECRET_KEY``.
+TAG = "secure_sso_audit"
 
-@register(Tags.security)
+
+@register(Tags.security, TAG)
 def check_signing_key(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if audit_settings.signing_key is None:
         return [Error(E001, hint=E001_HINT, id="secure_sso_audit.E001")]
@@ -28,7 +32,7 @@ def check_signing_key(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return []
 
 
-@register()
+@register(TAG)
 def check_unknown_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     unknown = audit_settings.unknown_keys
     if unknown:

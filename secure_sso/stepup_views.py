@@ -149,7 +149,7 @@ def step_up_view(request: HttpRequest) -> HttpResponse:
 
     if request.method == "GET":
         audit.record(events.MFA_CHALLENGE, request=request, method="totp")
-        return render(request, "secure_sso/step_up.html", {"next": next_url})
+        return render(request, "secure_sso/step_up.html", _step_up_context(next_url))
 
     code = request.POST.get("code", "")
     with transaction.atomic():
@@ -174,7 +174,7 @@ def step_up_view(request: HttpRequest) -> HttpResponse:
     else:
         message, status = str(WRONG_CODE), 400
     response = render(request, "secure_sso/step_up.html",
-                      {"next": next_url, "error": message}, status=status)
+                      {**_step_up_context(next_url), "error": message}, status=status)
     if status == 429:
         response.headers["Retry-After"] = str(result.retry_after)
     return response
@@ -183,10 +183,16 @@ def step_up_view(request: HttpRequest) -> HttpResponse:
 # --- Enrollment -------------------------------------------------------------------------
 
 
+def _step_up_context(next_url: str) -> dict[str, Any]:
+    # "Cancel" leads where a signed-in person lands (LOGIN_REDIRECT_URL), never to ``next``:
+    # the protected page would only ask again.
+    return {"next": next_url, "cancel_url": sso_settings.LOGIN_REDIRECT_URL}
+
+
 def _enroll_context(request: HttpRequest, device: Any, next_url: str) -> dict[str, Any]:
     uri = totp.provisioning_uri(device, totp.issuer_for_host(request.get_host()))
     return {
-        "next": next_url,
+        **_step_up_context(next_url),
         "qr_svg": totp.qr_svg(uri),
         "secret": totp.secret_for_display(device),
         "digits": device.digits,

@@ -80,3 +80,45 @@ def test_switching_a_control_off_is_reported(
         assert f"({check_id})" in output, output
     if "secure_sso.E018" not in expected:
         assert "secure_sso.E018" not in output
+
+
+def test_without_a_secret_key_the_site_refuses_to_start(tmp_path: Path) -> None:
+    """No DJANGO_SECRET_KEY (and no DJANGO_DEBUG=1): manage.py stops on example.E001 and the
+    WSGI application refuses to load, instead of serving with an empty key."""
+    env = production_env(tmp_path)
+    del env["DJANGO_SECRET_KEY"]
+    result = deploy_check(env)
+    assert result.returncode != 0
+    assert "example.E001" in result.stdout + result.stderr
+    wsgi = subprocess.run(
+        [sys.executable, "-c", "import example.wsgi"], env=env, cwd=ROOT / "example",
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert wsgi.returncode != 0
+    assert "Set DJANGO_SECRET_KEY" in wsgi.stderr
+
+
+def test_a_reviewer_verifies_with_only_the_database_and_the_audit_key(tmp_path: Path) -> None:
+    """README's reviewer: DATABASE_URL and AUDIT_SIGNING_KEY, nothing of the provider's and no
+    DJANGO_SECRET_KEY, and audit_verify, audit_export run in example/."""
+    site = production_env(tmp_path)
+    migrated = subprocess.run(
+        [sys.executable, str(MANAGE), "migrate", "--no-input", "-v0"],
+        env=site, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    reviewer = {
+        k: v for k, v in site.items()
+        if not k.startswith(("OIDC_", "AUTH0_", "DJANGO_", "SECURE_SSO"))
+    }
+    assert set(reviewer) >= {"DATABASE_URL", "AUDIT_SIGNING_KEY"}
+    for command in (["audit_verify"], ["audit_export", "--format", "csv"]):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *command], env=reviewer, cwd=ROOT / "example",
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified" in subprocess.run(
+        [sys.executable, "manage.py", "audit_verify"], env=reviewer, cwd=ROOT / "example",
+        capture_output=True, text=True, timeout=120, check=False,
+    ).stdout

@@ -5,6 +5,8 @@ Everything secret or environment-specific comes from the environment:
 * ``OIDC_ISSUER`` (or ``AUTH0_DOMAIN``), ``OIDC_CLIENT_ID``, ``OIDC_CLIENT_SECRET``;
 * ``DATABASE_URL`` (default: ``sqlite:///db.sqlite3`` beside this project);
 * ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``;
+* ``AUDIT_SIGNING_KEY``: the audit chain's key (all a reviewer needs, with ``DATABASE_URL``,
+  to run ``manage.py audit_verify``);
 * ``SECURE_SSO_DEVELOPMENT=1`` to allow plain http on loopback (``check --deploy`` flags it);
   it defaults to ``DJANGO_DEBUG``, so ``make run`` works over http with any provider;
 * ``DJANGO_SECURE_PROXY_SSL_HEADER=1`` when a TLS-terminating proxy sets ``X-Forwarded-Proto``.
@@ -23,10 +25,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise RuntimeError("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for local development).")
+if not SECRET_KEY and DEBUG:
     SECRET_KEY = "development-only-" + "x" * 40
+# Without DJANGO_SECRET_KEY (and DJANGO_DEBUG=1) the site refuses to serve: check example.E001
+# stops manage.py, and example.wsgi refuses to load. The audit commands (audit_verify,
+# audit_export, audit_prune) run without it: a reviewer needs DATABASE_URL and
+# AUDIT_SIGNING_KEY only, not the keys that sign sessions or the provider's client secret.
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 
 INSTALLED_APPS = [

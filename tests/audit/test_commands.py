@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, SystemCheckError
 from django.db import DatabaseError
 from django.db.models.query import QuerySet
 
@@ -242,3 +242,27 @@ class TestPrune:
         assert list(AuditEvent.objects.values_list("event_type", flat=True)) == [
             events.AUDIT_PRUNED]
         assert chain.verify().ok
+
+
+class TestReviewerMachine:
+    """A reviewer's machine holds the audit settings and the database, not the provider's
+    settings (client secret): the audit commands run only the audit app's checks."""
+
+    @pytest.mark.parametrize("command", [
+        ("audit_verify",), ("audit_export",), ("audit_prune", "--before", "2000-01-01", "--yes"),
+    ])
+    def test_audit_commands_run_without_provider_settings(
+        self, settings: Any, command: tuple[str, ...]
+    ) -> None:
+        record("app.thing")
+        settings.SECURE_SSO = {}
+        with pytest.raises(SystemCheckError, match="secure_sso.E001"):
+            call_command("check")  # the site itself would not start like this
+        call_command(*command, skip_checks=False, stdout=io.StringIO(), stderr=io.StringIO())
+
+    def test_audit_checks_still_run(self, settings: Any) -> None:
+        """Without the audit key nothing can be verified: the command stops on its check."""
+        settings.SECURE_SSO = {}
+        settings.SECURE_SSO_AUDIT = {**settings.SECURE_SSO_AUDIT, "SIGNING_KEYS": {}}
+        with pytest.raises(SystemCheckError, match="secure_sso_audit.E001"):
+            call_command("audit_verify", skip_checks=False, stdout=io.StringIO())

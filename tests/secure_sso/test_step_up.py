@@ -533,3 +533,14 @@ def test_arbitrary_codes(browser: Client, enrolled: dict[str, Any], submitted: s
     if response.status_code == 302:
         normalized = submitted.strip().replace(" ", "").replace("-", "").upper()
         assert normalized in valid_totp | valid_recovery
+
+
+def test_step_up_pages_have_a_way_back(browser: Client, enrolled: dict[str, Any]) -> None:
+    """The enrollment and code pages offer "Cancel" to where a signed-in person lands
+    (LOGIN_REDIRECT_URL), not to the protected page, which would only ask again."""
+    page = browser.get(STEP_UP, {"next": SENSITIVE})
+    assert b'<a id="step-up-cancel" href="/dashboard/">' in page.content
+    assert step_up(browser, code_for(enrolled["secret"]), ENROLL)["Location"] == ENROLL
+    page = browser.get(ENROLL, {"next": SENSITIVE})
+    assert page.status_code == 200 and b'id="totp-secret"' in page.content
+    assert b'<a id="step-up-cancel" href="/dashboard/">' in page.content

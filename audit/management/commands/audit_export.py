@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from audit import export
+from audit.checks import TAG
 
 
 def _moment(value: str) -> Any:
@@ -21,6 +22,8 @@ class Command(BaseCommand):
         "Export audit events created in [--since, --until) in sequence order, every stored "
         "field included (seq, prev_hash, key_id, mac), so the file can be verified offline."
     )
+    # Only the audit checks: the provider's settings need not be on a reviewer's machine.
+    requires_system_checks = [TAG]
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--since", help="ISO date or datetime (UTC unless an offset is "

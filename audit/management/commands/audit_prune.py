@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from audit import chain, export
+from audit.checks import TAG
 from audit.exceptions import AuditError
 
 
@@ -17,6 +18,8 @@ class Command(BaseCommand):
         "a hole): a checkpoint keeps audit_verify working and an audit.pruned event is "
         "recorded. Asks for confirmation unless --yes."
     )
+    # Only the audit checks: the provider's settings need not be on a reviewer's machine.
+    requires_system_checks = [TAG]
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--before", required=True, help="ISO date or datetime (UTC unless "
