@@ -30,3 +30,16 @@ def test_every_check_id_is_in_the_checks_table() -> None:
     assert len(ids) > 40
     missing = sorted(i for i in ids if f"| `{i}`" not in README)
     assert missing == []
+
+
+def test_the_two_set_up_commands_are_printed_as_ci_runs_them() -> None:
+    """README's set-up gives exactly ``make run`` and ``make test``; .ci/run types the same
+    ``make test`` (its report file comes through PYTEST_ADDOPTS, not a make variable), and
+    tests/e2e/test_example.py types the same ``make run``."""
+    setup = README.split("## Set-up on a fresh machine", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", setup, re.S)
+    assert [b.strip() for b in blocks if b.strip().startswith("make")] == ["make run", "make test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^PYTEST_ADDOPTS=\S+ make test$", ci, re.M)
+    literal = (ROOT / "tests" / "e2e" / "test_example.py").read_text()
+    assert '["make", "run"]' in literal
