@@ -1,15 +1,18 @@
 """Start and drive the local development OpenID Connect provider (example/devidp).
 
 The provider is panva's ``oidc-provider`` (Node.js) wrapped by
-``example/devidp/server.mjs``.  This module
+``example/devidp/server.mjs``.  It runs on the Node.js 22 LTS that
+example/devidp pins as the npm package ``node`` (:data:`DEVIDP_NODE`), not on
+the ``node`` found on PATH.  This module
 
-* installs its npm dependencies when needed (:func:`ensure_devidp_installed`),
+* installs its npm dependencies, that Node.js included, when needed
+  (:func:`ensure_devidp_installed`),
 * runs it as a subprocess (:class:`DevIdP`, a context manager), and
 * drives its development login / consent / logout HTML forms over real HTTP
   with ``requests`` (:func:`login_via_devidp`, :func:`end_session_via_devidp`).
 
-Nothing here skips: when Node.js is missing or the provider cannot start, a
-``RuntimeError`` is raised so that the tests using it fail loudly.
+Nothing here skips: when npm is missing, the install fails or the provider
+cannot start, a ``RuntimeError`` is raised so that the tests using it fail loudly.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEVIDP_DIR = REPO_ROOT / "example" / "devidp"
 SERVER_SCRIPT = DEVIDP_DIR / "server.mjs"
+#: The pinned Node.js 22 LTS (npm package ``node`` in example/devidp/package.json)
+#: that the provider runs on; ``npm ci`` in example/devidp installs it.
+DEVIDP_NODE = DEVIDP_DIR / "node_modules" / ".bin" / "node"
 
 STARTUP_TIMEOUT = 20.0
 NPM_CI_TIMEOUT = 300.0
@@ -50,29 +56,33 @@ _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 # ---------------------------------------------------------------------------
 
 
-def _require_executable(name: str) -> str:
-    path = shutil.which(name)
+def _require_npm() -> str:
+    path = shutil.which("npm")
     if path is None:
         raise RuntimeError(
-            f"`{name}` was not found on PATH: the development OpenID provider "
-            f"(example/devidp, Node.js oidc-provider) cannot run. Install Node.js >= 20 and npm."
+            "`npm` was not found on PATH: it installs the development OpenID provider "
+            "(example/devidp: oidc-provider and the pinned Node.js 22 LTS it runs on, "
+            "with `npm ci`). Install npm (with a Node.js to run it)."
         )
     return path
 
 
 def _installed() -> bool:
-    return (DEVIDP_DIR / "node_modules" / "oidc-provider" / "package.json").is_file()
+    """Both oidc-provider and the pinned Node.js binary are in example/devidp/node_modules."""
+    oidc_provider = DEVIDP_DIR / "node_modules" / "oidc-provider" / "package.json"
+    return oidc_provider.is_file() and DEVIDP_NODE.is_file() and os.access(DEVIDP_NODE, os.X_OK)
 
 
 def ensure_devidp_installed() -> None:
-    """Run ``npm ci`` in example/devidp unless its node_modules is present.
+    """Run ``npm ci`` in example/devidp unless oidc-provider and the pinned node are there.
 
-    Raises ``RuntimeError`` if ``node``/``npm`` are missing or the install fails.
+    A node_modules from before the Node.js pin (oidc-provider without the ``node``
+    package) is installed afresh.  Raises ``RuntimeError`` if npm is missing or
+    the install fails.
     """
-    _require_executable("node")
     if _installed():
         return
-    npm = _require_executable("npm")
+    npm = _require_npm()
     # Serialise concurrent installs (e.g. several pytest-xdist workers); the
     # lock file lives outside the repository.
     lock_path = Path(tempfile.gettempdir()) / f"devidp-npm-ci-{os.getuid()}.lock"
@@ -94,7 +104,8 @@ def ensure_devidp_installed() -> None:
                 raise RuntimeError(f"`npm ci` in {DEVIDP_DIR} timed out") from exc
             if result.returncode != 0 or not _installed():
                 raise RuntimeError(
-                    f"`npm ci` in {DEVIDP_DIR} failed (exit {result.returncode}):\n"
+                    f"`npm ci` in {DEVIDP_DIR} failed (exit {result.returncode}) or did not "
+                    f"install oidc-provider and the pinned Node.js ({DEVIDP_NODE}):\n"
                     f"{result.stdout}\n{result.stderr}"
                 )
         finally:
@@ -156,7 +167,6 @@ class DevIdP:
         if self._proc is not None:
             raise RuntimeError("DevIdP already started")
         ensure_devidp_installed()
-        node = _require_executable("node")
 
         self._tmpdir = tempfile.TemporaryDirectory(prefix="devidp-")
         self.accounts_path = Path(self._tmpdir.name) / "accounts.json"
@@ -174,7 +184,7 @@ class DevIdP:
         env.update(self.extra_env)
 
         self._proc = subprocess.Popen(
-            [node, str(SERVER_SCRIPT)],
+            [str(DEVIDP_NODE), str(SERVER_SCRIPT)],
             cwd=DEVIDP_DIR,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -262,6 +272,11 @@ class DevIdP:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running provider (``None`` before :meth:`start`)."""
+        return self._proc.pid if self._proc is not None else None
 
     @property
     def stderr(self) -> str:
@@ -461,6 +476,10 @@ def _page_summary(response: requests.Response, limit: int = 2000) -> str:
 # (form, extra fields to set) to submit, or None if it does not recognise the page.
 _Chooser = Callable[[list[_Form]], tuple[_Form, dict[str, str]] | None]
 
+#: Called with every page (200 response) of the provider that a form flow shows,
+#: before its form is submitted: e.g. to check the HTML a browser would get.
+PageHook = Callable[[requests.Response], None]
+
 
 def _drive(
     session: requests.Session,
@@ -469,6 +488,7 @@ def _drive(
     *,
     accept_final_page: bool,
     timeout: float,
+    on_page: PageHook | None = None,
 ) -> requests.Response:
     provider = _origin(start_url)
     method, url, data = "GET", start_url, None
@@ -490,6 +510,8 @@ def _drive(
         if response.status_code != 200:
             raise RuntimeError(f"devidp returned an error page: {_page_summary(response)}")
 
+        if on_page is not None:
+            on_page(response)
         forms = _parse_forms(response.text)
         choice = choose(forms)
         if choice is None:
@@ -529,6 +551,7 @@ def login_via_devidp(
     *,
     password: str = DEFAULT_PASSWORD,
     timeout: float = 10.0,
+    on_page: PageHook | None = None,
 ) -> requests.Response:
     """Sign ``login`` in at devidp and grant consent, starting at ``authorize_url``.
 
@@ -540,6 +563,7 @@ def login_via_devidp(
     simply not seen.  Returns the first response that redirects off the
     provider's origin (normally 303 to the client's redirect_uri with
     ``code``, ``state`` and ``iss``, or an error) without following it.
+    ``on_page`` (a :data:`PageHook`) sees each provider page on the way.
     """
 
     def choose(forms: list[_Form]) -> tuple[_Form, dict[str, str]] | None:
@@ -557,7 +581,9 @@ def login_via_devidp(
                 return form, {}
         return None
 
-    return _drive(session, authorize_url, choose, accept_final_page=False, timeout=timeout)
+    return _drive(
+        session, authorize_url, choose, accept_final_page=False, timeout=timeout, on_page=on_page
+    )
 
 
 def reauthenticate_via_devidp(
@@ -567,6 +593,7 @@ def reauthenticate_via_devidp(
     *,
     password: str = DEFAULT_PASSWORD,
     timeout: float = 10.0,
+    on_page: PageHook | None = None,
 ) -> requests.Response:
     """Like :func:`login_via_devidp`, for a request that must authenticate afresh
     (``prompt=login``, ``max_age=0``, a step-up).
@@ -596,7 +623,9 @@ def reauthenticate_via_devidp(
                 return form, {}
         return None
 
-    response = _drive(session, authorize_url, choose, accept_final_page=False, timeout=timeout)
+    response = _drive(
+        session, authorize_url, choose, accept_final_page=False, timeout=timeout, on_page=on_page
+    )
     if not asked:
         raise RuntimeError(
             f"devidp did not ask for a login again: {response.headers.get('Location', '')}"
@@ -609,17 +638,24 @@ def end_session_via_devidp(
     end_session_url: str,
     *,
     timeout: float = 10.0,
+    on_page: PageHook | None = None,
+    stay_signed_in: bool = False,
 ) -> requests.Response:
     """Confirm RP-initiated logout at devidp, starting at ``end_session_url``.
 
     ``end_session_url`` is the provider's end_session_endpoint with its query
     (``id_token_hint`` / ``client_id``, ``post_logout_redirect_uri``, ``state``).
     The "Do you want to sign-out" page is answered with ``logout=yes`` (the
-    "Yes, sign me out" button, which ends the whole provider session).
+    "Yes, sign me out" button, which ends the whole provider session), or,
+    with ``stay_signed_in``, with its "No, stay signed in" button (no
+    ``logout`` field: only the requesting client's authorization ends; a
+    ``RuntimeError`` if the page has no such button).
     Returns the first response that redirects off the provider's origin (the
     303 to ``post_logout_redirect_uri``), without following it.  If the
-    provider instead ends on its own "Sign-out Success" page (no
+    provider instead ends on its own "signed out" page (no
     post_logout_redirect_uri was accepted), that 200 page is returned.
+    ``on_page`` (a :data:`PageHook`) sees each provider page on the way,
+    that last one included.
     """
 
     def choose(forms: list[_Form]) -> tuple[_Form, dict[str, str]] | None:
@@ -630,17 +666,27 @@ def end_session_via_devidp(
                 or "xsrf" in form.field_names()
                 or "/session/end" in action
             ):
+                if stay_signed_in and form.buttons:
+                    for name, value, text in form.buttons:
+                        if text.lower().startswith("no"):
+                            return form, ({name: value} if name else {})
+                    raise RuntimeError(f"no 'No, stay signed in' button in {form.buttons}")
                 extra = _submit_fields(form, lambda n, v, t: n == "logout" and v == "yes")
                 extra.setdefault("logout", "yes")
                 return form, extra
         return None
 
-    return _drive(session, end_session_url, choose, accept_final_page=True, timeout=timeout)
+    return _drive(
+        session, end_session_url, choose, accept_final_page=True, timeout=timeout, on_page=on_page
+    )
 
 
 __all__ = [
     "DEVIDP_DIR",
+    "DEVIDP_NODE",
+    "SERVER_SCRIPT",
     "DevIdP",
+    "PageHook",
     "end_session_via_devidp",
     "ensure_devidp_installed",
     "login_via_devidp",

@@ -42,12 +42,34 @@
 // When listening it prints exactly one line to stdout:
 //   {"ready": true, "issuer": "http://127.0.0.1:<port>"}   (https:// with TLS)
 // Everything else (including oidc-provider's notices) goes to stderr.
+//
+// Runtime: oidc-provider supports Node.js 22 LTS and later only. package.json
+// pins Node.js 22 LTS as the npm package "node", so `npm ci` in this directory
+// installs it as node_modules/.bin/node; run this file with that binary:
+//   example/devidp/node_modules/.bin/node example/devidp/server.mjs
+// On an older Node.js it refuses to start (one line on stderr, exit status 1).
+//
+// Offline: the pages served here load nothing from outside the provider. The
+// logout pages are our own (logoutSource, postLogoutSuccessSource), the
+// development login/consent pages lose their remote web-font @import (see
+// dropRemoteFonts), and GET /favicon.ico answers with a small inline SVG.
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
+
+// Checked before oidc-provider is imported (in main()): on an older Node.js
+// oidc-provider only warns "Unsupported runtime" and carries on, unsupported.
+const MINIMUM_NODE_MAJOR = 22;
+if (Number(process.versions.node.split('.')[0]) < MINIMUM_NODE_MAJOR) {
+  process.stderr.write(
+    `devidp: Node.js ${process.version} is too old, the development provider needs Node.js ${MINIMUM_NODE_MAJOR} LTS or later: `
+    + 'run it with example/devidp/node_modules/.bin/node (the pinned Node.js 22 that `npm ci` in example/devidp installs)\n',
+  );
+  process.exit(1);
+}
 
 // oidc-provider prints its notices with console.info (stdout). stdout is
 // reserved for the single "ready" line, so route everything else to stderr.
@@ -290,7 +312,7 @@ function configuration() {
     },
     features: {
       devInteractions: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       backchannelLogout: { enabled: true },
       userinfo: { enabled: true },
       revocation: { enabled: true },
@@ -312,9 +334,111 @@ function configuration() {
       const rows = Object.entries(out)
         .map(([key, value]) => `<pre><strong>${escapeHtml(key)}</strong>: ${escapeHtml(value)}</pre>`)
         .join('');
-      ctx.body = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>devidp error</title></head><body><h1>devidp error</h1>${rows}</body></html>`;
+      ctx.body = page('devidp error', `<h1>devidp error</h1>${rows}`);
     },
   };
+}
+
+// ---------------------------------------------------------------------------
+// Pages
+// ---------------------------------------------------------------------------
+
+// Self-contained: no web font, image, script or stylesheet from elsewhere, so
+// the pages work offline. System fonts; colours keep a 4.5:1 contrast or more.
+const PAGE_STYLE = `
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;margin:0;padding:2rem 1rem;background:#f4f5f7;color:#1d2330;line-height:1.5}
+main{max-width:26rem;margin:0 auto;padding:1.5rem 2rem;background:#fff;border-radius:6px;box-shadow:0 1px 3px rgba(0,0,0,.25)}
+h1{font-size:1.4rem;font-weight:600;margin:0 0 1rem}
+p{margin:0 0 1rem}
+button{display:block;width:100%;margin:0 0 .75rem;padding:.6rem 1rem;font:inherit;font-weight:600;border-radius:4px;cursor:pointer}
+button.primary{background:#1f5fbf;color:#fff;border:2px solid #1f5fbf}
+button.secondary{background:#fff;color:#1f5fbf;border:2px solid #1f5fbf}
+button:hover{text-decoration:underline}
+button:focus-visible{outline:3px solid #1d2330;outline-offset:2px}
+.note{font-size:.9rem;color:#4a5263}
+`;
+
+function page(title, body) {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<link rel="icon" href="/favicon.ico" type="image/svg+xml">
+<style>${PAGE_STYLE}</style>
+</head>
+<body>
+<main>
+${body}
+</main>
+</body>
+</html>`;
+}
+
+// RP-initiated logout confirmation. `form` is oidc-provider's own, empty form:
+//   <form id="op.logoutForm" method="post" action="<end_session_confirm>">
+//     <input type="hidden" name="xsrf" value="..."/></form>
+// As in oidc-provider's default page, the buttons sit outside it and submit it
+// through form="op.logoutForm": "Yes" posts logout=yes (the whole provider
+// session ends), "No" posts only xsrf (only the requesting client's
+// authorization ends; the provider session stays).
+async function logoutSource(ctx, form) {
+  ctx.type = 'html';
+  ctx.body = page('Sign out – development provider', `<h1>Sign out of the development provider?</h1>
+<p>Do you want to sign out from ${escapeHtml(ctx.host)}?</p>
+${form}
+<button class="primary" autofocus type="submit" form="op.logoutForm" name="logout" value="yes">Yes, sign me out</button>
+<button class="secondary" type="submit" form="op.logoutForm">No, stay signed in</button>`);
+}
+
+async function postLogoutSuccessSource(ctx) {
+  const client = ctx.oidc.client;
+  const display = client ? client.clientName || client.clientId : '';
+  ctx.type = 'html';
+  ctx.body = page('Signed out – development provider', `<h1>You are signed out</h1>
+<p>You are signed out at the development provider.</p>
+${display ? `<p>The sign-out was requested by ${escapeHtml(display)}.</p>\n` : ''}<p class="note">You can close this window.</p>`);
+}
+
+// The development login and consent pages (oidc-provider's devInteractions,
+// lib/views/layout.js) have no configuration hook for their HTML, and their
+// stylesheet starts with @import url(https://fonts.googleapis.com/...): offline
+// the page waits for it, and online every visit tells Google. The rule only
+// loads the Roboto web font (the CSS falls back to sans-serif), so it is cut
+// from every HTML response on its way out.
+const REMOTE_FONT_IMPORT = /@import\s+url\(\s*['"]?https?:\/\/fonts\.googleapis\.com\/[^)]*\)\s*;?/g;
+
+async function dropRemoteFonts(ctx, next) {
+  await next();
+  if (typeof ctx.body === 'string' && ctx.response.is('html')) {
+    ctx.body = ctx.body.replace(REMOTE_FONT_IMPORT, '');
+  }
+}
+
+// A key on a blue square; browsers ask for /favicon.ico on every page.
+const FAVICON_SVG = Buffer.from(
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+  + '<rect width="32" height="32" rx="6" fill="#1f5fbf"/>'
+  + '<circle cx="11" cy="16" r="5" fill="none" stroke="#fff" stroke-width="3"/>'
+  + '<path d="M16 16h11M23 16v5M27 16v4" fill="none" stroke="#fff" stroke-width="3"/>'
+  + '</svg>',
+);
+
+// Answers GET/HEAD /favicon.ico (true) before the request reaches the provider,
+// which has no such route (404).
+function serveFavicon(req, res) {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const path = (req.url || '').split('?')[0];
+  if (path !== '/favicon.ico') return false;
+  res.writeHead(200, {
+    'Content-Type': 'image/svg+xml',
+    'Content-Length': FAVICON_SVG.length,
+    'Cache-Control': 'public, max-age=86400',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  res.end(req.method === 'HEAD' ? undefined : FAVICON_SVG);
+  return true;
 }
 
 // oidc-provider hands its own fetch an undici dispatcher that destroys
@@ -375,6 +499,7 @@ async function main() {
     fail('invalid provider configuration', error);
   }
   addAuthenticationToLogins(provider);
+  provider.use(dropRemoteFonts);
 
   for (const event of ['server_error', 'grant.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'introspection.error', 'revocation.error', 'jwks.error', 'discovery.error', 'check_session.error', 'backchannel.error']) {
     provider.on(event, (ctx, error) => {
@@ -391,7 +516,10 @@ async function main() {
 
   server.removeAllListeners('error');
   server.on('error', (error) => process.stderr.write(`devidp: server error: ${error.stack || error}\n`));
-  server.on('request', provider.callback());
+  const handle = provider.callback();
+  server.on('request', (req, res) => {
+    if (!serveFavicon(req, res)) handle(req, res);
+  });
 
   let stopping = false;
   const stop = (signal) => {
