@@ -91,6 +91,8 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     proc = subprocess.Popen(
         ["make", "run"], cwd=clone, env=newcomer_environment(), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        # A terminal's Ctrl-C: a runner started in the background may pass SIGINT on ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     run = Run(clone, proc)
     assert proc.stdout is not None
