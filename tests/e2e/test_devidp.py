@@ -102,6 +102,12 @@ def _authorize(
     }
 
 
+def _id_token_claims(metadata: dict, tokens: dict) -> dict:
+    """The claims of the token response's ID token, its signature checked."""
+    keys = KeySet.import_key_set(requests.get(metadata["jwks_uri"], timeout=10).json())
+    return jwt.decode(tokens["id_token"], keys, algorithms=["RS256"]).claims
+
+
 def _exchange(metadata: dict, code: str, verifier: str) -> requests.Response:
     return requests.post(
         metadata["token_endpoint"],
@@ -240,11 +246,7 @@ def test_rp_initiated_logout(idp: DevIdP, metadata: dict) -> None:
     # (login_via_devidp signs in as someone else, which only works if asked).
     again = _authorize(metadata, "dave", session=session)
     tokens = _exchange(metadata, again["query"]["code"], again["verifier"]).json()
-    claims = jwt.decode(
-        tokens["id_token"],
-        KeySet.import_key_set(requests.get(metadata["jwks_uri"], timeout=10).json()),
-        algorithms=["RS256"],
-    ).claims
+    claims = _id_token_claims(metadata, tokens)
     assert claims["sub"] == "dave"
 
 
@@ -440,11 +442,7 @@ def test_logout_page_no_keeps_the_provider_session(idp: DevIdP, metadata: dict) 
     assert not any('name="password"' in page.text for page in pages), "asked for a login"
     assert any('value="consent"' in page.text for page in pages), "consent was not asked again"
     tokens = _exchange(metadata, again["query"]["code"], again["verifier"]).json()
-    claims = jwt.decode(
-        tokens["id_token"],
-        KeySet.import_key_set(requests.get(metadata["jwks_uri"], timeout=10).json()),
-        algorithms=["RS256"],
-    ).claims
+    claims = _id_token_claims(metadata, tokens)
     assert claims["sub"] == "grace"
 
 
