@@ -14,7 +14,7 @@ from django.core.management.base import CommandError, SystemCheckError
 from django.db import DatabaseError
 from django.db.models.query import QuerySet
 
-from audit import chain, events, export, record
+from audit import chain, events, export, prune, record
 from audit.exceptions import AuditWriteError
 from audit.models import AuditEvent, Checkpoint
 from tests.strategies_audit import clock, raw_delete, raw_update
@@ -218,7 +218,7 @@ class TestPrune:
         record_at(days(0, 1))
         settings.SECURE_SSO_AUDIT = {"SIGNING_KEYS": {}, "SIGNING_KEY_ID": "k1"}
         with pytest.raises(AuditWriteError, match="SIGNING_KEYS"):
-            chain.prune(T0 + DAY)
+            prune.prune(T0 + DAY)
         assert (AuditEvent.objects.count(), Checkpoint.objects.count()) == (2, 0)
 
     def test_failed_record_rolls_back(self, monkeypatch: Any) -> None:
@@ -230,7 +230,7 @@ class TestPrune:
 
         monkeypatch.setattr(chain, "append", broken_append)
         with pytest.raises(AuditWriteError, match="audit.pruned"):
-            chain.prune(T0 + DAY)
+            prune.prune(T0 + DAY)
         monkeypatch.undo()
         assert (AuditEvent.objects.count(), Checkpoint.objects.count()) == (2, 0)
         assert chain.verify().ok

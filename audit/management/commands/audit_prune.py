@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import chain, export
+from audit import export, prune
 from audit.checks import TAG
 from audit.exceptions import AuditError
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         using = options["database"]
-        plan = chain.plan_prune(before, using)
+        plan = prune.plan_prune(before, using)
         if plan.count == 0:
             self.stdout.write("nothing to prune")
             return
@@ -48,7 +48,7 @@ class Command(BaseCommand):
             if answer.strip().lower() != "yes":
                 raise CommandError("prune cancelled")
         try:
-            checkpoint = chain.prune(before, using)
+            checkpoint = prune.prune(before, using)
         except AuditError as exc:
             raise CommandError(str(exc)) from None
         if checkpoint is None:
