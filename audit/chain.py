@@ -14,7 +14,7 @@ import hmac
 import json
 import json.encoder
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -329,10 +329,17 @@ def verify_events(
     start_seq: int = 1,
     start_hash: str = GENESIS,
     head: tuple[int, str, str] | None = None,
+    observe: Observer | None = None,
 ) -> VerifyResult:
     """Walk ``events`` (in ``seq`` order) and name the first one that breaks the chain."""
     rows = ((*(getattr(event, name) for name in SIGNED_FIELDS), event.mac) for event in events)
-    return _verify_rows(rows, keys=keys, start_seq=start_seq, start_hash=start_hash, head=head)
+    return _verify_rows(rows, keys=keys, start_seq=start_seq, start_hash=start_hash, head=head,
+                        observe=observe)
+
+
+#: Called with ``(seq, canonical bytes, mac)`` of each event that verified, in order (the
+#: anchors hash the same bytes the HMAC covers, without computing them twice).
+Observer = Callable[[int, bytes, str], None]
 
 
 _SEQ, _PREV, _KEY_ID = (SIGNED_FIELDS.index(name) for name in ("seq", "prev_hash", "key_id"))
@@ -348,6 +355,7 @@ def _verify_rows(
     start_seq: int,
     start_hash: str,
     head: tuple[int, str, str] | None,
+    observe: Observer | None = None,
 ) -> VerifyResult:
     """:func:`verify_events` over ``ROW_FIELDS`` tuples (no model instance per event)."""
     expected_seq, expected_prev, checked = start_seq, start_hash, 0
@@ -371,11 +379,13 @@ def _verify_rows(
                 return VerifyResult(False, checked, seq, f"unknown key id {row[_KEY_ID]!r}")
             signer = signers[row[_KEY_ID]] = _Sha256Hmac(key)
         try:
-            mac = signer.hexdigest(_row_canonical(row))
+            message = _row_canonical(row)
         except (TypeError, ValueError):
             return VerifyResult(False, checked, seq, "fields cannot be serialised")
-        if not compare(row[_MAC], mac):
+        if not compare(row[_MAC], signer.hexdigest(message)):
             return VerifyResult(False, checked, seq, "HMAC does not match its fields")
+        if observe is not None:
+            observe(seq, message, row[_MAC])
         if head is not None and seq == head[0]:
             mac_at_head = row[_MAC]
         expected_seq, expected_prev, checked = seq + 1, row[_MAC], checked + 1
@@ -401,8 +411,12 @@ def _verify_rows(
     return VerifyResult(True, checked)
 
 
-def verify(using: str | None = None) -> VerifyResult:
-    """Verify the whole stored chain from the genesis or the last prune checkpoint."""
+def verify(using: str | None = None, *, observe: Observer | None = None) -> VerifyResult:
+    """Verify the whole stored chain from the genesis or the last prune checkpoint.
+
+    A chain with events (or a checkpoint) but no head row does not verify: deleting the
+    newest events together with the head must not read as a shorter, intact chain.
+    """
     using = using or router.db_for_read(AuditEvent)
     checkpoint = Checkpoint.objects.using(using).order_by("-after_seq").first()
     start_seq, start_hash = (
@@ -413,6 +427,11 @@ def verify(using: str | None = None) -> VerifyResult:
     ):
         return VerifyResult(False, 0, start_seq, "prune checkpoint does not verify")
     head = ChainHead.objects.using(using).filter(pk=1).values_list("seq", "mac", "sig").first()
+    if head is None and (
+        checkpoint is not None
+        or AuditEvent.objects.using(using).filter(seq__gte=start_seq).exists()
+    ):
+        return VerifyResult(False, 0, start_seq, "the chain head row is missing")
     # Inside a transaction PostgreSQL streams the server-side cursor; in autocommit Django
     # declares it WITH HOLD, which makes the server materialise the whole result first.
     with transaction.atomic(using=using):
@@ -422,6 +441,7 @@ def verify(using: str | None = None) -> VerifyResult:
             start_seq=start_seq,
             start_hash=start_hash,
             head=head,
+            observe=observe,
         )
 
 

@@ -25,6 +25,17 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXY_COUNT": 0,
     # Request id taken from this header when a trusted proxy sets it (else generated).
     "REQUEST_ID_HEADER": None,
+    # Anchors: the chain's state, signed with an Ed25519 key and published where the
+    # database's writers cannot rewrite it (audit.anchors). Off while ANCHOR_SINKS is empty.
+    "ANCHOR_SINKS": [],
+    # The current anchor signing key: an Ed25519 private key, PEM (audit_anchor --new-key).
+    "ANCHOR_KEY": "",
+    # Public keys (PEM) of earlier anchor keys, so their anchors still verify after rotation.
+    "ANCHOR_PUBLIC_KEYS": [],
+    # Publish after this many new events, or this many seconds since the last anchor
+    # (checked when an event is recorded; run `audit_anchor` from cron to bound idle time).
+    "ANCHOR_EVERY_EVENTS": 1000,
+    "ANCHOR_EVERY_SECONDS": 300,
 }
 
 #: Prefixes of event types that are security events and never fail open.
@@ -83,6 +94,33 @@ class AuditSettings:
     @cached_property
     def REQUEST_ID_HEADER(self) -> str | None:
         return self._get("REQUEST_ID_HEADER") or None
+
+    @cached_property
+    def ANCHOR_SINKS(self) -> list[Any]:
+        value = self._get("ANCHOR_SINKS") or []
+        return list(value) if isinstance(value, list | tuple) else [value]
+
+    @cached_property
+    def ANCHOR_KEY(self) -> str:
+        value = self._get("ANCHOR_KEY") or ""
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    @cached_property
+    def ANCHOR_PUBLIC_KEYS(self) -> list[str]:
+        value = self._get("ANCHOR_PUBLIC_KEYS") or []
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in value]
+
+    @cached_property
+    def ANCHOR_EVERY_EVENTS(self) -> int:
+        return int(self._get("ANCHOR_EVERY_EVENTS"))
+
+    @cached_property
+    def ANCHOR_EVERY_SECONDS(self) -> float:
+        return float(self._get("ANCHOR_EVERY_SECONDS"))
+
+    @property
+    def anchoring(self) -> bool:
+        return bool(self.ANCHOR_SINKS)
 
     def may_fail_open(self, event_type: str) -> bool:
         return event_type in self.FAIL_OPEN_EVENTS and not event_type.startswith(SECURITY_PREFIXES)
