@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from audit.anchors import new_private_pem
+
 ROOT = Path(__file__).resolve().parents[1]
 MANAGE = ROOT / "example" / "manage.py"
 
@@ -33,6 +35,8 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         OIDC_CLIENT_SECRET=secrets.token_urlsafe(32),
         DJANGO_ALLOWED_HOSTS="www.example.com",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        AUDIT_ANCHOR_KEY=new_private_pem(),
+        AUDIT_ANCHOR_FILE=str(tmp_path / "audit-anchors.jsonl"),
     )
     env.update(overrides)
     return env
@@ -98,27 +102,39 @@ def test_without_a_secret_key_the_site_refuses_to_start(tmp_path: Path) -> None:
     assert "Set DJANGO_SECRET_KEY" in wsgi.stderr
 
 
-def test_a_reviewer_verifies_with_only_the_database_and_the_audit_key(tmp_path: Path) -> None:
-    """README's reviewer: DATABASE_URL and AUDIT_SIGNING_KEY, nothing of the provider's and no
-    DJANGO_SECRET_KEY, and audit_verify, audit_export run in example/."""
-    site = production_env(tmp_path)
-    migrated = subprocess.run(
-        [sys.executable, str(MANAGE), "migrate", "--no-input", "-v0"],
-        env=site, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], env=env, cwd=ROOT / "example",
+        capture_output=True, text=True, timeout=120, check=False,
     )
-    assert migrated.returncode == 0, migrated.stderr
+
+
+def test_a_reviewer_verifies_with_only_the_database_and_the_audit_key(tmp_path: Path) -> None:
+    """README's reviewer: DATABASE_URL, AUDIT_SIGNING_KEY, the anchor file and the anchors'
+    public key; nothing of the provider's, no DJANGO_SECRET_KEY, no anchor private key. The
+    site recorded events and published an anchor; the reviewer verifies both in example/."""
+    site = production_env(tmp_path)
+    assert manage(site, "migrate", "--no-input", "-v0").returncode == 0
+    recorded = manage(site, "shell", "-c", "import audit; [audit.record('app.thing', n=n) "
+                      "for n in range(3)]")
+    assert recorded.returncode == 0, recorded.stderr
+    published = manage(site, "audit_anchor")
+    assert "anchor #1: events 1..3" in published.stdout, published.stdout + published.stderr
+    public_key = manage(site, "audit_anchor", "--public-key").stdout
     reviewer = {
         k: v for k, v in site.items()
-        if not k.startswith(("OIDC_", "AUTH0_", "DJANGO_", "SECURE_SSO"))
+        if not k.startswith(("OIDC_", "AUTH0_", "DJANGO_", "SECURE_SSO", "AUDIT_ANCHOR_KEY"))
     }
-    assert set(reviewer) >= {"DATABASE_URL", "AUDIT_SIGNING_KEY"}
-    for command in (["audit_verify"], ["audit_export", "--format", "csv"]):
-        result = subprocess.run(
-            [sys.executable, "manage.py", *command], env=reviewer, cwd=ROOT / "example",
-            capture_output=True, text=True, timeout=120, check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-    assert "verified" in subprocess.run(
-        [sys.executable, "manage.py", "audit_verify"], env=reviewer, cwd=ROOT / "example",
-        capture_output=True, text=True, timeout=120, check=False,
-    ).stdout
+    reviewer["AUDIT_ANCHOR_PUBLIC_KEYS"] = public_key
+    assert set(reviewer) >= {"DATABASE_URL", "AUDIT_SIGNING_KEY", "AUDIT_ANCHOR_FILE"}
+    verified = manage(reviewer, "audit_verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "verified: 3 events; 1 of 1 anchors matched" in verified.stdout
+    exported = manage(reviewer, "audit_export", "--output", str(tmp_path / "audit.jsonl"))
+    assert exported.returncode == 0, exported.stderr
+    (tmp_path / "anchor-key.pub").write_text(public_key)
+    offline = manage({k: v for k, v in reviewer.items() if k != "AUDIT_SIGNING_KEY"},
+                     "audit_verify", "--export", str(tmp_path / "audit.jsonl"),
+                     "--anchors", reviewer["AUDIT_ANCHOR_FILE"],
+                     "--public-key", str(tmp_path / "anchor-key.pub"))
+    assert "export verified: 1 of 1 anchors matched" in offline.stdout, offline.stderr

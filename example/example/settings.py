@@ -7,6 +7,8 @@ Everything secret or environment-specific comes from the environment:
 * ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``;
 * ``AUDIT_SIGNING_KEY``: the audit chain's key (all a reviewer needs, with ``DATABASE_URL``,
   to run ``manage.py audit_verify``);
+* ``AUDIT_ANCHOR_KEY`` (the site's Ed25519 anchor key, PEM), ``AUDIT_ANCHOR_FILE`` (default:
+  ``audit-anchors.jsonl`` beside this project), ``AUDIT_ANCHOR_PUBLIC_KEYS`` (a reviewer's);
 * ``SECURE_SSO_DEVELOPMENT=1`` to allow plain http on loopback (``check --deploy`` flags it);
   it defaults to ``DJANGO_DEBUG``, so ``make run`` works over http with any provider;
 * ``DJANGO_SECURE_PROXY_SSL_HEADER=1`` when a TLS-terminating proxy sets ``X-Forwarded-Proto``.
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from audit.logs import configure_structlog, logging_config
 from example.database import parse_database_url
+from example.keys import development_anchor_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -105,10 +108,24 @@ _auth0_domain = os.environ.get("AUTH0_DOMAIN", "")
 _audit_key = os.environ.get("AUDIT_SIGNING_KEY", "")
 if not _audit_key and DEBUG:
     _audit_key = "development-only-audit-key-" + "x" * 32
+# --- audit anchors: the chain's state, signed (Ed25519) and appended to a file the database
+# cannot reach, and to the log stream. AUDIT_ANCHOR_KEY is the private key (PEM, from
+# `manage.py audit_anchor --new-key`); a reviewer's machine sets AUDIT_ANCHOR_PUBLIC_KEYS
+# (PEM) instead. In development a fixed key is used: anchors prove nothing there.
+_anchor_key = os.environ.get("AUDIT_ANCHOR_KEY", "")
+if not _anchor_key and DEBUG:
+    _anchor_key = development_anchor_key()
 SECURE_SSO_AUDIT = {
     "SIGNING_KEYS": {"k1": _audit_key},
     "SIGNING_KEY_ID": "k1",
     "SENSITIVE_CLAIMS": ["email"],
+    "ANCHOR_SINKS": [
+        {"CLASS": "audit.anchors.FileSink",
+         "PATH": os.environ.get("AUDIT_ANCHOR_FILE", str(BASE_DIR / "audit-anchors.jsonl"))},
+        "audit.anchors.LogSink",
+    ],
+    "ANCHOR_KEY": _anchor_key,
+    "ANCHOR_PUBLIC_KEYS": [k for k in [os.environ.get("AUDIT_ANCHOR_PUBLIC_KEYS", "")] if k],
 }
 
 SECURE_SSO = {
