@@ -206,20 +206,21 @@ class Anchor:
 
 
 class RangeHash:
-    """SHA-256 folded over each event's canonical bytes and ``mac``, in ``seq`` order."""
+    """SHA-256 over each event's canonical bytes (length-prefixed) and ``mac``, in ``seq``
+    order: one stream per anchored range, so checking costs one ``update`` per event."""
 
-    __slots__ = ("value",)
+    __slots__ = ("_hash",)
+
+    PREFIX = b"secure_sso_audit anchor range v1\n"
 
     def __init__(self) -> None:
-        self.value = bytes.fromhex(GENESIS)
+        self._hash = hashlib.sha256(self.PREFIX)
 
     def add(self, canonical: bytes, mac: str) -> None:
-        self.value = hashlib.sha256(
-            self.value + len(canonical).to_bytes(8, "big") + canonical + mac.encode()
-        ).digest()
+        self._hash.update(len(canonical).to_bytes(8, "big") + canonical + mac.encode())
 
     def hexdigest(self) -> str:
-        return self.value.hex()
+        return self._hash.hexdigest()
 
 
 def sign(anchor: Anchor, key: Ed25519PrivateKey) -> Anchor:
@@ -505,38 +506,47 @@ def check_anchor_chain(anchors: Sequence[Anchor], keys: Mapping[str, Ed25519Publ
 
 
 class _RangeChecker:
-    """Folds verified events into the range hash of each anchor they fall in."""
+    """Folds verified events into the range hash of each anchor they fall in (an
+    :data:`audit.chain.Observer`; kept cheap: verify calls it once per stored event)."""
 
     def __init__(self, anchors: Sequence[Anchor], first_seq: int) -> None:
         # Anchors whose whole range is present (from first_seq on) are checked.
         self.pending = [a for a in anchors if a.start_seq >= first_seq]
         self.skipped = [a for a in anchors if a.start_seq < first_seq <= a.seq]
         self.index = 0
-        self.hasher: RangeHash | None = None
         self.checked = 0
         self.problems: list[str] = []
         self.last_seq = first_seq - 1
+        self._hash: RangeHash | None = None
+        self._start = self._end = 0
+        self._next()
+
+    def _next(self) -> None:
+        if self.index < len(self.pending):
+            anchor = self.pending[self.index]
+            self._start, self._end = anchor.start_seq, anchor.seq
+        else:
+            self._start = self._end = -1
 
     def __call__(self, seq: int, canonical: bytes, mac: str) -> None:
         self.last_seq = seq
-        if self.index >= len(self.pending):
+        if seq < self._start or self._start < 0:
             return
-        anchor = self.pending[self.index]
-        if seq < anchor.start_seq:
-            return
-        if self.hasher is None:
-            self.hasher = RangeHash()
-        self.hasher.add(canonical, mac)
-        if seq == anchor.seq:
-            if self.hasher.hexdigest() != anchor.range_hash or mac != anchor.mac:
+        if self._hash is None:
+            self._hash = RangeHash()
+        self._hash.add(canonical, mac)
+        if seq == self._end:
+            anchor = self.pending[self.index]
+            if self._hash.hexdigest() != anchor.range_hash or mac != anchor.mac:
                 self.problems.append(
                     f"events {anchor.start_seq}..{anchor.seq} differ from anchor "
                     f"#{anchor.number}"
                 )
             else:
                 self.checked += 1
-            self.hasher = None
+            self._hash = None
             self.index += 1
+            self._next()
 
 
 def _coverage(anchors: Sequence[Anchor], checker: _RangeChecker, *, last_seq: int,
