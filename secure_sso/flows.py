@@ -521,9 +521,18 @@ def backchannel_logout(request: HttpRequest, logout_token: Any) -> int:
     Returns how many sessions were ended (zero is a success: the session may have
     ended already). Observers get ``backchannel_logout`` or ``backchannel_logout_refused``.
 
+    The ``jti`` is spent in one transaction with what the logout does: the ``SSOSession``
+    rows, the Django sessions of a database engine and the ``backchannel_logout`` signal
+    (the audit event). If any of it fails, all of it rolls back and the cache claim of
+    ``STATE_STORE = "cache"`` is deleted: the token stays usable, so the provider's retry
+    is accepted and recorded. Sessions in a cache or files cannot be un-ended; the retry
+    ends them again (harmless) and is recorded like the first try would have been.
+
     Raises:
         InvalidLogoutToken: any failed check, a replayed ``jti`` included.
         ProviderUnavailable / StoreUnavailable: the keys or the store could not be read.
+        Anything a database or an observer raises (the audit's ``AuditWriteError``):
+            nothing was spent.
     """
     try:
         metadata = client.get_metadata()
@@ -537,13 +546,19 @@ def backchannel_logout(request: HttpRequest, logout_token: Any) -> int:
             max_age=sso_settings.LOGOUT_TOKEN_MAX_AGE,
         )
         ttl = sso_settings.LOGOUT_TOKEN_MAX_AGE + 2 * sso_settings.CLOCK_SKEW
-        # SECURITY: a logout token is used once (OIDC Back-Channel Logout 2.6, step 10).
-        if not store.use_once("jti", f"{logout.issuer}\0{logout.jti}", ttl=ttl):
-            raise InvalidLogoutToken("jti already used", code="logout_token_replayed")
+        # SECURITY: a logout token is used once (OIDC Back-Channel Logout 2.6, step 10),
+        # and it is used only if its logout is done and recorded (issue #10): the claim
+        # commits with the sessions it ends and their audit event, or not at all.
+        with store.use_once_in_transaction(
+            "jti", f"{logout.issuer}\0{logout.jti}", ttl=ttl
+        ) as first_use:
+            if not first_use:
+                raise InvalidLogoutToken("jti already used", code="logout_token_replayed")
+            return _end_provider_sessions(request, logout)
     except SSOError as exc:
+        # Outside the rolled-back transaction: the refusal itself is recorded.
         report_backchannel_refusal(request, exc)
         raise
-    return _end_provider_sessions(request, logout)
 
 
 def report_backchannel_refusal(request: HttpRequest, error: SSOError) -> None:

@@ -6,6 +6,7 @@ import logging
 
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
@@ -85,14 +86,18 @@ def logout_complete_view(request: HttpRequest) -> HttpResponse:
 
 # SECURITY: no CSRF token can come from the provider's server; the logout token's
 # signature, audience, freshness and single use are what authenticate this request.
+# Never inside ATOMIC_REQUESTS' transaction: the jti's claim commits with the logout in
+# the flow's own transaction, whose failure is a 503 the provider retries (not a 500).
+@transaction.non_atomic_requests
 @csrf_exempt
 @require_http_methods(["POST"])
 def backchannel_logout_view(request: HttpRequest) -> HttpResponse:
     """OpenID Connect Back-Channel Logout 1.0: the provider POSTs ``logout_token``.
 
     200 when the token is valid (whether or not a session matched), 400 with an
-    OAuth-style JSON error otherwise, 503 when keys or the store cannot be read;
-    always ``Cache-Control: no-store``.
+    OAuth-style JSON error otherwise, 503 when keys or the store cannot be read, or the
+    logout could not be stored or audited (nothing spent: the provider's retry of the
+    same token is accepted); always ``Cache-Control: no-store``.
     """
     if not sso_settings.BACKCHANNEL_LOGOUT:
         raise Http404("back-channel logout is off")

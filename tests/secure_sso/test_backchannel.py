@@ -315,15 +315,19 @@ def test_admin_ends_a_session_and_it_is_audited(forge: ForgedProvider) -> None:
 
 
 def test_a_failing_audit_write_is_503_not_500(forge: ForgedProvider, settings: Any) -> None:
-    """The sessions end, but the call could not be recorded: the provider is told to retry."""
+    """The call could not be recorded: the provider is told to retry; nothing is spent
+    (with the database session engine the session is rolled back too, and ends on the
+    retry: test_retry_after_a_failed_audit_write_is_accepted_and_recorded)."""
     browser = sign_in(forge)
+    claims_before = SingleUseValue.objects.count()
     settings.SECURE_SSO_AUDIT = {**settings.SECURE_SSO_AUDIT, "SIGNING_KEYS": {},
                                  "SIGNING_KEY_ID": "missing"}
     response = post(forge.logout_token())
     assert response.status_code == 503
     assert response["Cache-Control"] == "no-store"
     assert json.loads(response.content)["error"] == "temporarily_unavailable"
-    assert not signed_in(browser)
+    assert signed_in(browser)
+    assert SingleUseValue.objects.count() == claims_before
 
 
 def test_rows_older_than_any_session_are_swept(forge: ForgedProvider, monkeypatch: Any) -> None:
@@ -344,3 +348,191 @@ def test_rows_older_than_any_session_are_swept(forge: ForgedProvider, monkeypatc
     sign_in(forge, sid="new")
     assert list(SSOSession.objects.values_list("sid", flat=True)) == ["new"]
     assert first.session.session_key  # its Django session itself is left to the engine
+
+
+# -- a failed delivery leaves the token usable (issue #10, item 8) ---------------------
+#
+# The jti is claimed in the transaction that ends the sessions and records the event: a
+# failed audit write or database error rolls the claim back (database store) or deletes
+# it (cache store), so the provider's retry of the very same token succeeds and is
+# recorded, while a token whose logout was recorded stays spent.
+
+STORES = ["database", "cache"]
+
+
+def use_store(settings: Any, state_store: str) -> None:
+    from tests.secure_sso.test_store import LOCMEM, use_cache_store
+
+    if state_store == "cache":
+        use_cache_store(settings, LOCMEM)
+    else:
+        settings.SECURE_SSO = {**settings.SECURE_SSO, "STATE_STORE": "database"}
+
+
+def jti_claimed(forge: ForgedProvider, token: str, state_store: str) -> bool:
+    import base64
+
+    from secure_sso import store
+
+    payload = token.split(".")[1]
+    jti = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"]
+    key = store.digest("jti", f"{forge.issuer}\0{jti}")
+    if state_store == "cache":
+        from django.core.cache import caches
+
+        return caches["sso-store"].get(f"secure_sso:once:{key}") is not None
+    return SingleUseValue.objects.filter(digest=key).exists()
+
+
+def break_audit(settings: Any) -> Any:
+    """Make every audit write fail (no signing key); returns the settings to restore."""
+    working = settings.SECURE_SSO_AUDIT
+    settings.SECURE_SSO_AUDIT = {**working, "SIGNING_KEYS": {}, "SIGNING_KEY_ID": "missing"}
+    return working
+
+
+def unavailable(response: Any) -> None:
+    assert response.status_code == 503, response.content[:300]
+    assert response["Cache-Control"] == "no-store"
+    assert json.loads(response.content)["error"] == "temporarily_unavailable"
+
+
+@pytest.mark.parametrize("state_store", STORES)
+def test_retry_after_a_failed_audit_write_is_accepted_and_recorded(
+    forge: ForgedProvider, settings: Any, state_store: str
+) -> None:
+    """The first delivery cannot be recorded (503); the provider's retry of the very same
+    token is not a replay: 200, the session ends, one success event."""
+    use_store(settings, state_store)
+    browser = sign_in(forge)
+    token = forge.logout_token()
+    working = break_audit(settings)
+    unavailable(post(token))
+    # Rolled back with the failed audit write: the claim, the index row, the session.
+    assert not jti_claimed(forge, token, state_store)
+    assert SSOSession.objects.count() == 1
+    assert signed_in(browser)
+    assert events() == []
+
+    settings.SECURE_SSO_AUDIT = working
+    response = post(token)
+    assert response.status_code == 200, response.content[:300]
+    assert not signed_in(browser)
+    assert not SSOSession.objects.exists()
+    [event] = events()
+    assert (event.outcome, event.subject, event.details["sessions_ended"]) == ("success", SUB, 1)
+    assert jti_claimed(forge, token, state_store)
+    # Once recorded, the token is spent.
+    assert refused(post(token)) == "logout_token_replayed"
+
+
+@pytest.mark.parametrize("state_store", STORES)
+def test_a_database_error_mid_logout_leaves_the_token_unspent(
+    forge: ForgedProvider, settings: Any, monkeypatch: Any, state_store: str
+) -> None:
+    """The index delete fails after the Django session was deleted: all of it is undone,
+    the jti is not spent, and the retry ends the session."""
+    from django.db import OperationalError
+    from django.db.models.query import QuerySet
+
+    use_store(settings, state_store)
+    browser = sign_in(forge)
+    token = forge.logout_token()
+    real_delete = QuerySet.delete
+
+    def failing_delete(queryset: Any) -> Any:
+        if queryset.model is SSOSession:
+            raise OperationalError("database is locked")
+        return real_delete(queryset)
+
+    monkeypatch.setattr(QuerySet, "delete", failing_delete)
+    unavailable(post(token))
+    assert not jti_claimed(forge, token, state_store)
+    assert SSOSession.objects.count() == 1
+    assert signed_in(browser)
+    assert events() == []
+
+    monkeypatch.setattr(QuerySet, "delete", real_delete)
+    assert post(token).status_code == 200
+    assert not signed_in(browser)
+    [event] = events("success")
+    assert event.details["sessions_ended"] == 1
+
+
+@pytest.mark.parametrize("state_store", STORES)
+def test_a_refused_replay_does_not_release_the_claim(
+    forge: ForgedProvider, settings: Any, state_store: str
+) -> None:
+    """A replay raises inside the claim's block; only a claim this call made is released,
+    so the third delivery of a recorded token is refused as well."""
+    use_store(settings, state_store)
+    token = forge.logout_token(sid="first")
+    assert post(token).status_code == 200
+    browser = sign_in(forge, sid="first")
+    assert refused(post(token)) == "logout_token_replayed"
+    assert jti_claimed(forge, token, state_store)
+    assert refused(post(token)) == "logout_token_replayed"
+    assert signed_in(browser)
+    assert len(events("success")) == 1
+    # (How many refusals are stored is the audit's coalescing policy: not asserted here.)
+    assert {e.reason for e in events("failure")} <= {"logout_token_replayed"}
+
+
+@pytest.mark.parametrize(
+    ("engine", "rolled_back"),
+    [("django.contrib.sessions.backends.db", True),
+     ("django.contrib.sessions.backends.cached_db", True),
+     ("django.contrib.sessions.backends.cache", False),
+     ("django.contrib.sessions.backends.file", False)],
+)
+def test_retry_after_a_failed_audit_write_with_every_session_engine(
+    forge: ForgedProvider, settings: Any, tmp_path: Any, engine: str, rolled_back: bool
+) -> None:
+    """Sessions in the database come back with the rollback; sessions in a cache or in
+    files cannot be un-ended (they stay ended: the safe side). Either way the index row
+    comes back, the retry ends the session (again, harmlessly) and is recorded."""
+    from importlib import import_module
+
+    settings.SESSION_ENGINE = engine
+    settings.SESSION_FILE_PATH = str(tmp_path)
+    browser = sign_in(forge)
+    key = browser.session.session_key
+    store_class = import_module(engine).SessionStore
+    token = forge.logout_token()
+    working = break_audit(settings)
+    unavailable(post(token))
+    assert store_class().exists(key) is rolled_back
+    assert SSOSession.objects.count() == 1
+
+    settings.SECURE_SSO_AUDIT = working
+    assert post(token).status_code == 200
+    assert not store_class().exists(key)
+    assert not SSOSession.objects.exists()
+    [event] = events()
+    assert (event.outcome, event.details["sessions_ended"]) == ("success", 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_claim_commits_in_the_views_own_transaction(
+    forge: ForgedProvider, monkeypatch: Any
+) -> None:
+    """Under ``ATOMIC_REQUESTS`` the view still runs outside the request's transaction, so
+    the claim's block is the outermost one: its commit is the commit (and a failing
+    commit is a 503 with the cache claim released, not a 500 after the response)."""
+    from django.db import connection
+
+    from secure_sso.signals import backchannel_logout as backchannel_logout_signal
+
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+    depths: list[int] = []
+
+    def depth(**kwargs: Any) -> None:
+        depths.append(len(connection.atomic_blocks))
+
+    sign_in(forge)
+    backchannel_logout_signal.connect(depth, dispatch_uid="test.depth")
+    try:
+        assert post(forge.logout_token()).status_code == 200
+    finally:
+        backchannel_logout_signal.disconnect(dispatch_uid="test.depth")
+    assert depths == [1]

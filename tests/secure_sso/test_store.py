@@ -6,6 +6,7 @@ a store that cannot be asked refuses (``StoreUnavailable``), and the callback wi
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,9 @@ from django.conf import settings as django_settings
 from django.contrib.sessions.models import Session
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -171,6 +174,125 @@ class TestCache:
         with pytest.raises(StoreUnavailable) as raised:
             store.use_once("state", "v", ttl=60)
         assert raised.value.status == 503
+
+
+# -- a claim that stands only if its transaction commits ------------------------------
+
+
+class DeleteDownCache(LocMemCache):
+    """Claims work, but the claim cannot be deleted again (the server went away)."""
+
+    def delete(self, key: Any, version: Any = None) -> bool:
+        raise ClientLibraryError("cache server unreachable")
+
+
+class Boom(Exception):
+    """What the block raises: an audit write or a database statement that failed."""
+
+
+def use_store(settings: Any, state_store: str, backend: str = LOCMEM) -> None:
+    if state_store == "cache":
+        use_cache_store(settings, backend)
+    else:
+        settings.SECURE_SSO = {**settings.SECURE_SSO, "STATE_STORE": "database"}
+
+
+@pytest.mark.parametrize("state_store", ["database", "cache"])
+class TestInTransaction:
+    def test_a_committed_claim_stands(self, settings: Any, state_store: str) -> None:
+        use_store(settings, state_store)
+        with store.use_once_in_transaction("jti", "v", ttl=60) as claimed:
+            assert claimed is True
+        assert store.use_once("jti", "v", ttl=60) is False
+        with store.use_once_in_transaction("jti", "v", ttl=60) as claimed:
+            assert claimed is False
+
+    def test_a_failed_block_releases_the_claim_and_its_writes(
+        self, settings: Any, state_store: str
+    ) -> None:
+        use_store(settings, state_store)
+        with pytest.raises(Boom), store.use_once_in_transaction("jti", "v", ttl=60) as claimed:
+            assert claimed
+            Session.objects.create(session_key="k" * 32, session_data="",
+                                   expire_date=timezone.now() + timedelta(days=1))
+            raise Boom
+        assert not Session.objects.exists()
+        assert store.use_once("jti", "v", ttl=60) is True
+
+    def test_a_failed_commit_releases_the_claim(
+        self, settings: Any, monkeypatch: Any, state_store: str
+    ) -> None:
+        """The block succeeded but its transaction could not commit (here the savepoint
+        release of the test's wrapping transaction stands in for the commit)."""
+        from django.db import OperationalError, connection
+
+        use_store(settings, state_store)
+        real_commit = connection.savepoint_commit
+        failures = []
+
+        def failing_commit(sid: Any) -> None:
+            if not failures:  # the commit fails; Atomic's clean-up release afterwards works
+                failures.append(sid)
+                raise OperationalError("could not serialize access")
+            real_commit(sid)
+
+        with pytest.raises(OperationalError):  # noqa: PT012
+            with store.use_once_in_transaction("jti", "v", ttl=60) as claimed:
+                assert claimed
+                monkeypatch.setattr(connection, "savepoint_commit", failing_commit)
+        monkeypatch.undo()
+        assert len(failures) == 1
+        assert store.use_once("jti", "v", ttl=60) is True
+
+    def test_a_refused_claim_is_not_released_by_its_block(
+        self, settings: Any, state_store: str
+    ) -> None:
+        """The block of a replay raises too: the claim it did not make stays."""
+        use_store(settings, state_store)
+        assert store.use_once("jti", "v", ttl=60) is True
+        with pytest.raises(Boom), store.use_once_in_transaction("jti", "v", ttl=60) as claimed:
+            assert claimed is False
+            raise Boom
+        assert store.use_once("jti", "v", ttl=60) is False
+
+
+@pytest.mark.parametrize("backend", [DownCache, ClientLibraryDownCache])
+def test_in_transaction_a_down_store_refuses_before_the_block(
+    settings: Any, backend: type
+) -> None:
+    use_cache_store(settings, f"{__name__}.{backend.__name__}")
+    ran = []
+    with pytest.raises(StoreUnavailable), store.use_once_in_transaction("jti", "v", ttl=60):
+        ran.append(True)
+    assert ran == []
+
+
+def test_in_transaction_a_down_database_refuses_before_the_block(monkeypatch: Any) -> None:
+    from django.db import OperationalError
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(SingleUseValue.objects, "create", broken)
+    ran = []
+    with pytest.raises(StoreUnavailable), store.use_once_in_transaction("jti", "v", ttl=60):
+        ran.append(True)
+    assert ran == []
+    monkeypatch.undo()
+    assert store.use_once("jti", "v", ttl=60) is True
+
+
+def test_in_transaction_a_cache_claim_that_cannot_be_released_is_logged(
+    settings: Any, caplog: Any
+) -> None:
+    """The block's own error still reaches the caller; the stuck claim is logged as
+    critical (a retry is refused until ``ttl`` runs out)."""
+    use_cache_store(settings, f"{__name__}.{DeleteDownCache.__name__}")
+    with pytest.raises(Boom), store.use_once_in_transaction("jti", "v", ttl=60):
+        raise Boom
+    assert store.use_once("jti", "v", ttl=60) is False
+    [record] = [r for r in caplog.records if r.levelname == "CRITICAL"]
+    assert record.getMessage() == "single-use claim not released: ClientLibraryError"
 
 
 # -- the sign-in callback --------------------------------------------------------------
