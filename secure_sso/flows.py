@@ -549,12 +549,21 @@ def backchannel_logout(request: HttpRequest, logout_token: Any) -> int:
         # SECURITY: a logout token is used once (OIDC Back-Channel Logout 2.6, step 10),
         # and it is used only if its logout is done and recorded (issue #10): the claim
         # commits with the sessions it ends and their audit event, or not at all.
-        with store.use_once_in_transaction(
-            "jti", f"{logout.issuer}\0{logout.jti}", ttl=ttl
-        ) as first_use:
-            if not first_use:
-                raise InvalidLogoutToken("jti already used", code="logout_token_replayed")
-            return _end_provider_sessions(request, logout)
+        try:
+            with store.use_once_in_transaction(
+                "jti", f"{logout.issuer}\0{logout.jti}", ttl=ttl
+            ) as first_use:
+                if not first_use:
+                    raise InvalidLogoutToken("jti already used", code="logout_token_replayed")
+                return _end_provider_sessions(request, logout)
+        except SSOError:
+            raise
+        except Exception:
+            # SECURITY: not recorded, so nothing is spent and the provider may retry; but
+            # access ends now (fail closed). The index rows stay, so the retry finds the
+            # sessions again and records how many it ended.
+            _end_access_only(logout)
+            raise
     except SSOError as exc:
         # Outside the rolled-back transaction: the refusal itself is recorded.
         report_backchannel_refusal(request, exc)
@@ -567,6 +576,17 @@ def report_backchannel_refusal(request: HttpRequest, error: SSOError) -> None:
         backchannel_logout_refused.send(sender=backchannel_logout, request=request, code=error.code)
     except Exception:  # noqa: BLE001  the token is refused either way
         logger.critical("backchannel_logout_refused receiver failed", exc_info=True)
+
+
+def _end_access_only(logout: LogoutRequest) -> None:
+    """Best effort, after a failed logout: end the Django sessions, keep their index rows."""
+    try:
+        session_index.end_sessions(
+            session_index.find(logout.issuer, sid=logout.sid, subject=logout.subject)
+        )
+    except Exception as exc:  # noqa: BLE001  the database may be what failed
+        logger.critical("back-channel logout: sessions not ended either: %s",
+                        exc.__class__.__name__)
 
 
 def _end_provider_sessions(request: HttpRequest, logout: LogoutRequest) -> int:

@@ -89,11 +89,16 @@ def session_store_class() -> Any:
     return import_module(settings.SESSION_ENGINE).SessionStore
 
 
-def end(rows: list[Any]) -> int:
-    """Delete each row's Django session through the session engine, then the rows."""
+def end_sessions(rows: list[Any]) -> None:
+    """Delete each row's Django session through the session engine; keep the rows."""
     store_class = session_store_class()
     for row in rows:
         store_class(session_key=row.session_key).delete()
+
+
+def end(rows: list[Any]) -> int:
+    """Delete each row's Django session through the session engine, then the rows."""
+    end_sessions(rows)
     ended = len(rows)
     if rows:
         _models().SSOSession.objects.filter(pk__in=[row.pk for row in rows]).delete()
