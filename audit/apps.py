@@ -9,4 +9,4 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from audit import checks, receivers  # noqa: F401  registers checks and receivers
+        from audit import checks, pg_checks, receivers  # noqa: F401  registers checks, receivers

@@ -1,21 +1,37 @@
 """Pruning: delete the oldest events as one prefix of the chain, leaving a signed checkpoint.
 
 The only code that deletes audit events. Everything else (the model, its queryset, and on
-PostgreSQL a trigger) refuses deletes.
+PostgreSQL the triggers of migration 0004) refuses deletes. On PostgreSQL pruning runs as
+the role that owns the audit tables, through a database alias of its own
+(``audit_prune --database audit_admin``): the triggers let a DELETE, or a checkpoint,
+through for that role only; the role the site runs as can do neither, whatever it sets.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 
-from audit import events, record
+from audit import chain, events
 from audit.chain import GENESIS, _timestamp, verify_events
 from audit.conf import audit_settings
-from audit.exceptions import AuditConfigurationError, AuditError
+from audit.exceptions import AuditConfigurationError, AuditError, AuditWriteError
+from audit.logs import emit
 from audit.models import AuditEvent, ChainHead, Checkpoint
+from audit.redaction import redact, storable
+
+logger = logging.getLogger("audit")
+
+#: Set for the statements that write a checkpoint and delete the prefix. Not a gate (any
+#: session may set it; the triggers let only the tables' owner through): it keeps a
+#: DELETE typed by hand in the owner's own session from going through.
+PRUNE_SWITCH = "secure_sso_audit.prune"
 
 
 @dataclass(frozen=True)
@@ -52,24 +68,87 @@ def plan_prune(before: datetime, using: str | None = None) -> PrunePlan:
     return PrunePlan(before=before, start_seq=start_seq, after_seq=after_seq)
 
 
+def _require_owner(using: str) -> None:
+    """On PostgreSQL: refuse up front unless this connection's role owns the audit tables.
+
+    The triggers would refuse anyway, midway and less clearly: the site's own role (the
+    ``default`` alias, usually) cannot prune.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_user, pg_get_userbyid(c.relowner), "
+            "pg_has_role(current_user, c.relowner, 'MEMBER') "
+            "FROM pg_class c WHERE c.oid IN (to_regclass(%s), to_regclass(%s))",
+            [AuditEvent._meta.db_table, Checkpoint._meta.db_table],
+        )
+        rows = cursor.fetchall()
+    for role, owner, owns in rows:
+        if not owns:
+            raise AuditError(
+                f"refusing to prune: database role {role!r} (alias {using!r}) does not own the "
+                f"audit tables; run audit_prune --database with an alias that connects as "
+                f"{owner!r}"
+            )
+
+
+@contextmanager
+def _prune_switch(using: str) -> Iterator[None]:
+    """:data:`PRUNE_SWITCH` on for the statements inside, on PostgreSQL (see the constant)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL {PRUNE_SWITCH} = 'on'")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL {PRUNE_SWITCH} = 'off'")
+
+
 def _prune_delete(using: str, after_seq: int) -> int:
     """The only code that deletes audit events: every row with ``seq <= after_seq``.
 
     Raw SQL, because the model and its queryset refuse deletes; on PostgreSQL the
-    append-only trigger lets it through only with ``secure_sso_audit.prune`` set for
-    this transaction. Call it inside :func:`prune`'s transaction, nowhere else.
+    triggers let it through only for the tables' owner, inside :func:`_prune_switch`.
+    Call it inside :func:`prune`'s transaction, nowhere else.
     """
     connection = connections[using]
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
     column = connection.ops.quote_name(AuditEvent._meta.get_field("seq").column)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL secure_sso_audit.prune = 'on'")
         cursor.execute(f"DELETE FROM {table} WHERE {column} <= %s", [after_seq])  # noqa: S608
-        deleted = cursor.rowcount
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL secure_sso_audit.prune = 'off'")
-    return deleted
+        return cursor.rowcount
+
+
+def _record_pruned(using: str, **details: Any) -> AuditEvent:
+    """Append ``audit.pruned`` on ``using``, in the prune's own transaction, and log it.
+
+    What :func:`audit.record` does for an event without request or user, except that the
+    event goes to ``using`` (``record`` appends through the router's alias, which on
+    PostgreSQL is the site's role, on another connection: it would wait on the head this
+    transaction holds). Any failure raises :class:`AuditWriteError` (never fails open).
+    """
+    fields: dict[str, Any] = {
+        "event_type": events.AUDIT_PRUNED, "outcome": "success", "reason": "", "issuer": "",
+        "subject": "", "user": None, "user_ref": "", "username": "",
+        "details": storable(redact(details)),
+    }
+    log_fields = {**details, "outcome": "success", "reason": "", "issuer": "", "subject": "",
+                  "user_ref": "", "user": None}
+    try:
+        event = chain.append(fields, using=using)
+    except (DatabaseError, AuditWriteError) as exc:
+        logger.critical("audit write failed for %s: %s", events.AUDIT_PRUNED,
+                        exc.__class__.__name__)
+        emit(events.AUDIT_PRUNED, {**log_fields, "audit_write_failed": True})
+        if isinstance(exc, AuditWriteError):
+            raise
+        raise AuditWriteError(f"could not record {events.AUDIT_PRUNED}") from exc
+    emit(events.AUDIT_PRUNED, {**log_fields, "seq": event.seq})
+    return event
 
 
 def prune(before: datetime, using: str | None = None) -> Checkpoint | None:
@@ -81,14 +160,19 @@ def prune(before: datetime, using: str | None = None) -> Checkpoint | None:
     ``audit.pruned`` event naming the checkpoint. Any failure, including that record,
     rolls the whole prune back. Returns the checkpoint, or ``None`` when nothing is older.
 
+    On PostgreSQL ``using`` must connect as the role that owns the audit tables (see the
+    module's docstring).
+
     Raises:
-        AuditError: the prefix to prune does not verify, or rows are missing from it.
+        AuditError: the prefix to prune does not verify, or rows are missing from it, or
+            (PostgreSQL) the connection's role does not own the audit tables.
         AuditWriteError: the ``audit.pruned`` event could not be recorded.
     """
     using = using or router.db_for_write(AuditEvent)
     if audit_settings.signing_key is None:
         raise AuditConfigurationError("SECURE_SSO_AUDIT has no SIGNING_KEYS[SIGNING_KEY_ID]")
     with transaction.atomic(using=using):
+        _require_owner(using)
         ChainHead.objects.using(using).select_for_update().filter(pk=1).first()
         plan = plan_prune(before, using)
         if plan.count == 0:
@@ -119,12 +203,13 @@ def prune(before: datetime, using: str | None = None) -> Checkpoint | None:
             after_seq=plan.after_seq, mac=last_mac, pruned_before=before,
             pruned_count=plan.count,
         )
-        checkpoint.save(using=using, force_insert=True)
-        deleted = _prune_delete(using, plan.after_seq)
+        with _prune_switch(using):
+            checkpoint.save(using=using, force_insert=True)
+            deleted = _prune_delete(using, plan.after_seq)
         if deleted != plan.count:
             raise AuditError(f"refusing to prune: expected {plan.count} rows, found {deleted}")
-        record(
-            events.AUDIT_PRUNED,
+        _record_pruned(
+            using,
             pruned_before=_timestamp(before),
             pruned_count=deleted,
             first_pruned_seq=plan.start_seq,

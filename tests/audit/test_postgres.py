@@ -1,7 +1,9 @@
 """The audit hash chain on a real PostgreSQL server, started by this test run (tests/pg.py).
 
 * Many writer processes appending at once form one linear chain, none lost.
-* The trigger installed by the migrations refuses UPDATE and DELETE.
+* The triggers installed by the migrations refuse UPDATE and DELETE of events, moving the
+  chain head back and any change to checkpoints, even to the superuser (who could switch
+  them off: tests/audit/test_pg_least_privilege.py runs the site as a role that cannot).
 * A row changed, deleted or moved with raw SQL (the trigger disabled by the database
   superuser) makes ``audit_verify`` fail naming the first broken event.
 
@@ -274,11 +276,18 @@ REFUSED = [
     "DELETE FROM secure_sso_audit_event",
     "DELETE FROM secure_sso_audit_event WHERE seq = (SELECT max(seq) FROM secure_sso_audit_event)",
     "TRUNCATE secure_sso_audit_event",
+    "DELETE FROM secure_sso_audit_head",
+    "TRUNCATE secure_sso_audit_head",
+    "UPDATE secure_sso_audit_head SET seq = seq - 1",
+    "UPDATE secure_sso_audit_checkpoint SET pruned_count = 0",
+    "DELETE FROM secure_sso_audit_checkpoint",
+    "TRUNCATE secure_sso_audit_checkpoint",
 ]
 
 
 def test_trigger_refuses_update_and_delete(pg: PostgresServer, seeded_db: str) -> None:
-    """Even the database superuser cannot change or remove events while the trigger is on."""
+    """Even the database superuser cannot change or remove events while the triggers are on
+    (a DELETE needs the prune switch too, which only audit_prune sets)."""
     import psycopg
 
     before = snapshot(pg, seeded_db)

@@ -16,7 +16,8 @@ class Command(BaseCommand):
     help = (
         "Delete the audit events created before --before, as one prefix of the chain (never "
         "a hole): a checkpoint keeps audit_verify working and an audit.pruned event is "
-        "recorded. Asks for confirmation unless --yes."
+        "recorded. Asks for confirmation unless --yes. On PostgreSQL run it through the "
+        "alias of the role that owns the audit tables (--database audit_admin)."
     )
     # Only the audit checks: the provider's settings need not be on a reviewer's machine.
     requires_system_checks = [TAG]
@@ -25,7 +26,12 @@ class Command(BaseCommand):
         parser.add_argument("--before", required=True, help="ISO date or datetime (UTC unless "
                             "an offset is given); events created before it are pruned.")
         parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
-        parser.add_argument("--database", default=None, help="Database alias (default: router's).")
+        parser.add_argument(
+            "--database", default=None,
+            help="Database alias (default: the router's). On PostgreSQL one that connects as "
+                 "the role owning the audit tables, e.g. audit_admin: the site's own role "
+                 "cannot delete events.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
