@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from django.db import DatabaseError, connections, router, transaction
 
-from audit import chain, events
+from audit import anchors, chain, events
 from audit.chain import GENESIS, _timestamp, verify_events
 from audit.conf import audit_settings
 from audit.exceptions import AuditConfigurationError, AuditError, AuditWriteError
@@ -151,14 +151,30 @@ def _record_pruned(using: str, **details: Any) -> AuditEvent:
     return event
 
 
+def _whole_anchored_ranges(plan: PrunePlan, using: str) -> PrunePlan:
+    """Prune whole anchored ranges only, anchoring the prefix first when it reaches past
+    the last anchor: a range the checkpoint cut in two could never be checked again, and
+    the next anchor's range starts right after the checkpoint."""
+    primary = anchors.readable_sink()
+    published = primary.read() if primary else []
+    if not published or published[-1].seq < plan.after_seq:
+        anchors.publish("prune", using=using, up_to=plan.after_seq)
+        return plan
+    boundary = max((a.seq for a in published if a.seq <= plan.after_seq),
+                   default=plan.start_seq - 1)
+    return replace(plan, after_seq=boundary)
+
+
 def prune(before: datetime, using: str | None = None) -> Checkpoint | None:
     """Delete the oldest events created before ``before`` as one prefix of the chain.
 
     In one transaction: lock the chain head, verify the prefix (tampered evidence is not
-    pruned away silently), write a :class:`Checkpoint` holding the last pruned event's
-    ``mac`` (where :func:`verify` starts from then on), delete the prefix, and record an
-    ``audit.pruned`` event naming the checkpoint. Any failure, including that record,
-    rolls the whole prune back. Returns the checkpoint, or ``None`` when nothing is older.
+    pruned away silently), with anchoring on cut it at an anchor's end (anchoring it
+    first when it goes past the last anchor), write a :class:`Checkpoint` holding the
+    last pruned event's ``mac`` (where :func:`verify` starts from then on), delete the
+    prefix, and record an ``audit.pruned`` event naming the checkpoint. Any failure,
+    including that record, rolls the whole prune back. Returns the checkpoint, or ``None``
+    when nothing is older.
 
     On PostgreSQL ``using`` must connect as the role that owns the audit tables (see the
     module's docstring).
@@ -175,6 +191,8 @@ def prune(before: datetime, using: str | None = None) -> Checkpoint | None:
         _require_owner(using)
         ChainHead.objects.using(using).select_for_update().filter(pk=1).first()
         plan = plan_prune(before, using)
+        if plan.count and audit_settings.anchoring:
+            plan = _whole_anchored_ranges(plan, using)
         if plan.count == 0:
             return None
         latest = Checkpoint.objects.using(using).order_by("-after_seq").first()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from audit import anchors, chain, export, record
+from audit import anchors, chain, export, prune, record
 from audit.models import AuditEvent, ChainHead, Checkpoint
-from tests.strategies_audit import raw_delete, raw_swap, raw_update, rolled_back
+from tests.strategies_audit import clock, raw_delete, raw_swap, raw_update, rolled_back
 
 pytestmark = pytest.mark.django_db
 
@@ -192,6 +193,38 @@ class TestAnchorsAgainstTheDatabase:
         [line] = [entry for entry in logs if entry["event"] == "audit.anchor"]
         assert line["range_hash"] == anchor.range_hash
         assert line["sig"] == anchor.sig
+
+
+class TestPruning:
+    """Pruning keeps every remaining anchor checkable: it prunes whole anchored ranges,
+    and anchors the prefix first when it reaches past the last anchor."""
+
+    T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def at_days(self, *days: int) -> list[AuditEvent]:
+        with clock(*(self.T0 + timedelta(days=d) for d in days)):
+            return [record("app.thing", n=d) for d in days]
+
+    def test_prune_stops_at_an_anchor_end(self, anchored: Path) -> None:
+        self.at_days(0, 1, 2)
+        anchors.publish()
+        self.at_days(3, 4, 5)
+        anchors.publish()
+        checkpoint = prune.prune(self.T0 + timedelta(days=4, hours=12))
+        assert checkpoint.after_seq == 3  # not 5: that would cut anchor #2 in two
+        assert "1 of 2 anchors matched" in verify_command()
+
+    def test_prune_past_the_last_anchor_anchors_first(self, anchored: Path) -> None:
+        self.at_days(0, 1, 2)
+        anchors.publish()
+        self.at_days(3, 4)
+        checkpoint = prune.prune(self.T0 + timedelta(days=10))
+        assert checkpoint.after_seq == 5
+        stored = anchors.read_anchor_file(anchored)
+        assert [(a.start_seq, a.seq, a.reason) for a in stored] == [
+            (1, 3, "manual"), (4, 5, "prune")]
+        anchors.publish()  # the audit.pruned event, after the checkpoint
+        assert "verified: 1 events; 1 of 3 anchors matched" in verify_command()
 
 
 class TestAnchorFile:
