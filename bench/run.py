@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["micro.py", "request_overhead.py", "signin.py", "mfa.py", "audit.py"]
+SCRIPTS = ["micro.py", "request_overhead.py", "signin.py", "mfa.py", "audit.py", "flood.py"]
 
 
 def main() -> int:
