@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import DatabaseError, transaction
 
-from audit import chain, coalesce
+from audit import anchors, chain, coalesce
 from audit.coalesce import COALESCER
 from audit.conf import audit_settings
 from audit.context import client_ip, request_fields
@@ -144,4 +144,7 @@ def _append(event_type: str, fields: dict[str, Any], log_fields: dict[str, Any])
         emit(event_type, {**log_fields, "audit_write_failed": True})
         raise
     emit(event_type, {**log_fields, "seq": event.seq})
+    if audit_settings.anchoring:
+        # Only committed events are anchored (at once, outside a transaction).
+        transaction.on_commit(partial(anchors.after_append, event.seq), using=event._state.db)
     return event
