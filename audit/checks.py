@@ -7,7 +7,7 @@ from typing import Any
 from django.core.checks import Error, Tags, Warning, register
 
 from audit import anchors
-from audit.conf import audit_settings
+from audit.conf import DEFAULTS, audit_settings
 from audit.exceptions import AuditConfigurationError
 
 E001 = "SECURE_SSO_AUDIT has no signing key: every security event (and so every sign-in) fails."
@@ -30,8 +30,14 @@ E004_HINT = (
     "Each entry is a dotted path ('audit.anchors.LogSink') or a dict "
     "{'CLASS': 'audit.anchors.FileSink', 'PATH': '/var/log/audit-anchors.jsonl'}."
 )
-E005 = "SECURE_SSO_AUDIT['{name}'] must be a positive number, got {value!r}."
-E005_HINT = "Defaults: ANCHOR_EVERY_EVENTS 1000, ANCHOR_EVERY_SECONDS 300."
+E005 = "SECURE_SSO_AUDIT['{name}'] must be a number of at least {minimum}, got {value!r}."
+E005_HINT = (
+    "Defaults: ANCHOR_EVERY_EVENTS 1000, ANCHOR_EVERY_SECONDS 300, COALESCE_WINDOW 60 "
+    "(0: off), COALESCE_AFTER 5, COALESCE_MAX_KEYS 100."
+)
+#: Number settings and their least allowed value.
+NUMBERS = {"ANCHOR_EVERY_EVENTS": 1, "ANCHOR_EVERY_SECONDS": 1, "COALESCE_WINDOW": 0,
+           "COALESCE_AFTER": 0, "COALESCE_MAX_KEYS": 1}
 W002 = (
     "No audit anchors (SECURE_SSO_AUDIT['ANCHOR_SINKS'] is empty): someone who can write the "
     "database can delete the newest events, or all of them, and audit_verify cannot tell."
@@ -74,15 +80,15 @@ def check_unknown_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 @register(Tags.security, TAG)
 def check_anchors(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     errors: list[Any] = []
-    for name in ("ANCHOR_EVERY_EVENTS", "ANCHOR_EVERY_SECONDS"):
+    for name, minimum in NUMBERS.items():
+        value = audit_settings.user_settings.get(name, DEFAULTS[name])
         try:
-            value = getattr(audit_settings, name)
-            positive = value > 0
+            valid = not isinstance(value, bool) and float(value) >= minimum
         except (TypeError, ValueError):
-            value, positive = audit_settings.user_settings.get(name), False
-        if not positive:
-            errors.append(Error(E005.format(name=name, value=value), hint=E005_HINT,
-                                id="secure_sso_audit.E005"))
+            valid = False
+        if not valid:
+            errors.append(Error(E005.format(name=name, minimum=minimum, value=value),
+                                hint=E005_HINT, id="secure_sso_audit.E005"))
     if not audit_settings.anchoring:
         return errors
     try:

@@ -58,20 +58,6 @@ from audit.conf import SETTING_NAME, audit_settings
 
 logger = logging.getLogger("audit")
 
-# TODO(conf): move into audit/conf.py (DEFAULTS and AuditSettings properties; the house
-# rule is that only conf.py reads SECURE_SSO_AUDIT). Until then these keys are read here,
-# through audit_settings.user_settings, and audit's W001 calls them unknown.
-DEFAULTS: dict[str, Any] = {
-    # Seconds per window of identical anonymous failures (same client IP, event type,
-    # reason); 0 switches coalescing off.
-    "COALESCE_WINDOW": 60,
-    # How many of them, per window, are stored one by one before the rest are counted.
-    "COALESCE_AFTER": 5,
-    # Open windows of distinct clients per process; past it, new clients share one
-    # count per (event type, reason).
-    "COALESCE_MAX_KEYS": 100,
-}
-
 #: What :meth:`Coalescer.admit` decides for one event.
 RECORD = "record"  # store and log it, as any event
 ANNOUNCE = "announce"  # log it with coalescing=True, store nothing: the window is full
@@ -101,16 +87,10 @@ def limits() -> Limits:
     """The coalescing settings (cached until ``SECURE_SSO_AUDIT`` changes)."""
     global _limits
     if _limits is None:
-        user = audit_settings.user_settings
-
-        def get(name: str) -> Any:
-            value = user.get(name, DEFAULTS[name])
-            return DEFAULTS[name] if value is None else value
-
         _limits = Limits(
-            window=max(0.0, float(get("COALESCE_WINDOW"))),
-            after=max(0, int(get("COALESCE_AFTER"))),
-            max_keys=max(1, int(get("COALESCE_MAX_KEYS"))),
+            window=audit_settings.COALESCE_WINDOW,
+            after=audit_settings.COALESCE_AFTER,
+            max_keys=audit_settings.COALESCE_MAX_KEYS,
         )
     return _limits
 

@@ -36,6 +36,13 @@ DEFAULTS: dict[str, Any] = {
     # (checked when an event is recorded; run `audit_anchor` from cron to bound idle time).
     "ANCHOR_EVERY_EVENTS": 1000,
     "ANCHOR_EVERY_SECONDS": 300,
+    # Anonymous failures (no signed-in user) per (client, event type, reason) and window:
+    # the first COALESCE_AFTER are stored, the rest counted into one event
+    # (audit.coalesce). COALESCE_WINDOW 0 stores every one.
+    "COALESCE_WINDOW": 60,
+    "COALESCE_AFTER": 5,
+    # Open windows of distinct clients per process; past it, new clients share one count.
+    "COALESCE_MAX_KEYS": 100,
 }
 
 #: Prefixes of event types that are security events and never fail open.
@@ -117,6 +124,18 @@ class AuditSettings:
     @cached_property
     def ANCHOR_EVERY_SECONDS(self) -> float:
         return float(self._get("ANCHOR_EVERY_SECONDS"))
+
+    @cached_property
+    def COALESCE_WINDOW(self) -> float:
+        return max(0.0, float(self._get("COALESCE_WINDOW") or 0))
+
+    @cached_property
+    def COALESCE_AFTER(self) -> int:
+        return max(0, int(self._get("COALESCE_AFTER") or 0))
+
+    @cached_property
+    def COALESCE_MAX_KEYS(self) -> int:
+        return max(1, int(self._get("COALESCE_MAX_KEYS") or 1))
 
     @property
     def anchoring(self) -> bool:

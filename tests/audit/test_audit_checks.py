@@ -79,7 +79,11 @@ class TestAnchors:
 
     @pytest.mark.parametrize(("name", "value"), [("ANCHOR_EVERY_EVENTS", 0),
                                                  ("ANCHOR_EVERY_SECONDS", -1),
-                                                 ("ANCHOR_EVERY_EVENTS", "many")])
+                                                 ("ANCHOR_EVERY_EVENTS", "many"),
+                                                 ("COALESCE_WINDOW", -1),
+                                                 ("COALESCE_AFTER", "five"),
+                                                 ("COALESCE_MAX_KEYS", 0),
+                                                 ("COALESCE_AFTER", None)])
     def test_e005_intervals(self, settings: Any, name: str, value: Any) -> None:
         self.configure(settings, **{name: value})
         assert ids(checks.check_anchors) == ["secure_sso_audit.E005"]
