@@ -33,6 +33,7 @@ from typing import Any
 
 import requests
 
+from audit.anchors import new_private_pem
 from tests.e2e.journey.certs import LoopbackPKI, make_loopback_pki
 from tests.idp import DevIdP, ensure_devidp_installed
 
@@ -81,6 +82,9 @@ def example_environment(
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         AUDIT_SIGNING_KEY=secrets.token_urlsafe(32),
         DATABASE_URL=f"sqlite:///{database}",  # absolute path: sqlite:////tmp/...
+        # The audit trail's anchors: a key of this run, a file beside its database.
+        AUDIT_ANCHOR_KEY=new_private_pem(),
+        AUDIT_ANCHOR_FILE=str(database.with_name("audit-anchors.jsonl")),
         OIDC_ISSUER=issuer,
         OIDC_CLIENT_ID=CLIENT_ID,
         OIDC_CLIENT_SECRET=client_secret,
