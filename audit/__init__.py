@@ -35,7 +35,8 @@ def record(
 
     Returns:
         The stored :class:`audit.models.AuditEvent`, or ``None`` when a fail-open event
-        could not be stored.
+        could not be stored, or an anonymous failure was counted rather than stored
+        (:mod:`audit.coalesce`).
 
     Raises:
         audit.exceptions.AuditWriteError: the event could not be stored and is not
