@@ -5,6 +5,13 @@ and ``created_at`` in the exact form the HMAC covers, so an exported file can be
 verified away from the database with :func:`load_jsonl` and
 :func:`audit.chain.verify_events` (given the signing keys). Rows are read in ``seq``
 order with ``QuerySet.iterator()``: memory stays constant whatever the table size.
+
+JSON Lines is the exact form (what was stored, byte for byte, so it verifies). CSV is for
+people with a spreadsheet, which reads a cell starting with ``=``, ``+``, ``-`` or ``@`` as
+a formula (``=HYPERLINK(...)`` in a User-Agent would be a live link): every cell is quoted
+and a cell that could start a formula gets a leading ``'`` (:func:`csv_cell`), as OWASP's
+"CSV Injection" page recommends. Such a CSV cell no longer equals the stored value; verify
+with the JSON Lines export.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ FIELDS = (
     "prev_hash", "key_id", "mac",
 )
 FORMATS = ("jsonl", "csv")
+#: The characters OWASP's "CSV Injection" page lists (its current text: ``= + - @``, tab,
+#: carriage return, line feed): no cell may start with one of them.
+FORMULA_TRIGGERS = frozenset("=+-@\t\r\n")
 CHUNK_SIZE = 2000
 
 
@@ -84,15 +94,34 @@ def write_jsonl(items: Iterable[AuditEvent], stream: IO[str]) -> int:
     return count
 
 
+def csv_cell(value: Any) -> str:
+    """``value`` as a CSV cell a spreadsheet shows as text, never runs as a formula.
+
+    OWASP's rule (no cell may start with ``= + - @``, tab, CR or LF; prefix ``'``), and one
+    step further: also when those follow leading blanks (`` =1+1``), which some importers
+    trim. ``None`` is an empty cell.
+    """
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if text[:1] in FORMULA_TRIGGERS or text.lstrip()[:1] in FORMULA_TRIGGERS:
+        return "'" + text
+    return text
+
+
 def write_csv(items: Iterable[AuditEvent], stream: IO[str]) -> int:
-    """CSV with a header row; ``details`` as a JSON string, a missing IP or user as empty."""
-    writer = csv.writer(stream, lineterminator="\n")
+    """CSV with a header row; ``details`` as a JSON string, a missing IP or user as empty.
+
+    Every cell is quoted (so a ``;`` or ``,`` inside one cannot start a new cell in a
+    spreadsheet that splits on it) and passed through :func:`csv_cell`.
+    """
+    writer = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(FIELDS)
     count = 0
     for event in items:
         data = row(event)
         data["details"] = json.dumps(data["details"], ensure_ascii=False, sort_keys=True)
-        writer.writerow(["" if data[name] is None else data[name] for name in FIELDS])
+        writer.writerow([csv_cell(data[name]) for name in FIELDS])
         count += 1
     return count
 

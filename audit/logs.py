@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 import structlog.tracebacks
 
-from audit.redaction import redact
+from audit.redaction import OPAQUE_FIELDS, redact
 
 logger = structlog.get_logger("audit")
 
@@ -44,7 +44,7 @@ def emit(event: str, fields: dict[str, Any]) -> dict[str, Any]:
     """Log one audit event as one structured line (redacted); return what was logged."""
     safe = {
         (f"detail_{name}" if name in RESERVED_KEYS else name): value
-        for name, value in redact(fields).items()
+        for name, value in redact(fields, opaque=OPAQUE_FIELDS).items()
     }
     logger.info(event, **safe)
     return safe
@@ -59,21 +59,22 @@ def redact_event_dict(
 ) -> MutableMapping[str, Any]:
     """structlog processor: secret-named keys and token-shaped values replaced.
 
-    The standard library's bookkeeping keys (the ``LogRecord`` and friends) pass through.
+    The standard library's bookkeeping keys (the ``LogRecord`` and friends) pass through;
+    identifiers such as ``request_id`` and ``subject`` keep long runs (``OPAQUE_FIELDS``).
     """
     private = {k: event_dict[k] for k in _PASS_THROUGH if k in event_dict}
     public = {k: v for k, v in event_dict.items() if k not in private}
-    return {**redact(public), **private}
+    return {**redact(public, opaque=OPAQUE_FIELDS), **private}
 
 
 def structlog_processors(json: bool) -> list[Any]:
     """The processors every line goes through before it is rendered.
 
     Context variables (bound by :class:`audit.middleware.AuditContextMiddleware`), level,
-    logger name, an ISO-8601 UTC timestamp, exceptions (as structured data for JSON,
-    left for the console renderer to pretty-print otherwise), then redaction last, so
-    nothing added above escapes it. Also the ``foreign_pre_chain`` for standard-library
-    records in :func:`logging_config`.
+    logger name, an ISO-8601 UTC timestamp, exceptions (as structured data for JSON, as
+    plain traceback text for the console), then redaction last, so nothing added above
+    escapes it: an exception's message is scrubbed like any other text. Also the
+    ``foreign_pre_chain`` for standard-library records in :func:`logging_config`.
     """
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -89,6 +90,11 @@ def structlog_processors(json: bool) -> list[Any]:
                 structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
             )
         )
+    else:
+        # SECURITY: the console renderer would format exc_info itself, after redaction (the
+        # message unscrubbed; with rich installed, local variables too). Formatted here it
+        # is plain traceback text that redaction sees.
+        processors.append(structlog.processors.format_exc_info)
     processors.append(redact_event_dict)
     return processors
 
