@@ -20,7 +20,7 @@ from audit.conf import audit_settings
 from audit.context import client_ip, request_fields
 from audit.exceptions import AuditWriteError
 from audit.logs import emit
-from audit.redaction import clean_text, redact, storable
+from audit.redaction import clean_text, redact, scrub_text, storable
 
 logger = logging.getLogger("audit")
 
@@ -77,6 +77,11 @@ def record_event(
     for name, value in fields.items():
         if isinstance(value, str):
             fields[name] = clean_text(value)
+    # Free text from outside (a reason built from an error, a User-Agent) also loses long
+    # opaque runs; identifiers (subject, issuer, request id) are kept whole.
+    for name in ("reason", "user_agent"):
+        if fields.get(name):
+            fields[name] = scrub_text(fields[name])
     fields["details"] = storable(redact(details))
     log_fields = _log_fields(fields)
     if decision is coalesce.ANNOUNCE:

@@ -486,3 +486,16 @@ class TestExceptionText:
         text = rendered.getvalue()
         assert text.count("ValueError") >= 2 and "refused" in text
         assert JWT not in text and OPAQUE not in text
+
+
+@pytest.mark.django_db
+def test_long_opaque_runs_in_reason_and_user_agent_are_not_stored() -> None:
+    """An API key pasted into a User-Agent, or an opaque token in an error's reason, is not
+    stored; the provider's opaque ``sub`` (an identifier) is kept whole."""
+    opaque = "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7dEf0h"
+    request = RequestFactory().get("/", HTTP_USER_AGENT=f"curl/8.0 key={opaque}")
+    record("app.thing", request=request, outcome="failure", reason=f"refused {opaque}",
+           subject=opaque)
+    event = AuditEvent.objects.get()
+    assert opaque not in event.user_agent and opaque not in event.reason
+    assert event.subject == opaque
