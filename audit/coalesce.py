@@ -46,6 +46,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -327,14 +328,25 @@ def flush_due(now: float) -> None:
         _write(COALESCER.take(now=now, limit=1))
 
 
+#: Stores one summary: :func:`audit.recording.record_summary`, which registers itself
+#: (imports run from recording to here, never back). Windows exist only after an event
+#: went through recording, so a flush never finds summaries and no writer.
+_writer: Callable[[Summary], Any] | None = None
+
+
+def set_writer(writer: Callable[[Summary], Any]) -> None:
+    global _writer
+    _writer = writer
+
+
 def _write(ready: list[Summary]) -> int:
     """Store each summary; never raises into the caller (whose own event comes next)."""
-    from audit.recording import record_summary
-
     written = 0
     for summary in ready:
         try:
-            written += record_summary(summary) is not None
+            if _writer is None:
+                raise RuntimeError("no summary writer registered (audit.recording)")
+            written += _writer(summary) is not None
         except Exception:  # noqa: BLE001  record_summary logs database failures itself
             logger.critical("audit: summary of %s x %s not written", summary.count,
                             summary.key[1], exc_info=True)

@@ -130,6 +130,9 @@ def record_summary(summary: coalesce.Summary) -> Any:
         return None
 
 
+coalesce.set_writer(record_summary)
+
+
 def _log_fields(fields: dict[str, Any]) -> dict[str, Any]:
     # One flat log line: details beside the fixed fields (which win on a name clash).
     log_fields = {
