@@ -67,6 +67,11 @@ ANCHOR_FIELDS = (
 )
 
 
+#: How many ``ANCHOR_EVERY_EVENTS`` of unanchored events ``audit_verify`` tolerates (workers
+#: publish independently, and a failing sink is retried at the next interval).
+UNANCHORED_SLACK = 2
+
+
 class AnchorError(AuditError):
     """Anchors could not be published or read."""
 
@@ -581,6 +586,17 @@ def verify_database(using: str | None = None, *, anchors: Sequence[Anchor] | Non
     head = ChainHead.objects.using(using).filter(pk=1).values_list("seq", flat=True).first()
     last_seq = max(checker.last_seq, head or 0) if result.ok else checker.last_seq
     report.problems += _coverage(anchors, checker, last_seq=last_seq, what="database")
+    anchored = max([first_seq - 1] + [a.seq for a in anchors])
+    if audit_settings.anchoring and last_seq - anchored > UNANCHORED_SLACK * (
+        audit_settings.ANCHOR_EVERY_EVENTS
+    ):
+        # SECURITY: a removed (or never written) anchor file must not read as "nothing to
+        # check": with anchoring on, a long unanchored tail is itself a finding.
+        report.problems.append(
+            f"events {anchored + 1}..{last_seq} are not anchored (more than "
+            f"{UNANCHORED_SLACK} x ANCHOR_EVERY_EVENTS): anchors were removed, or publishing "
+            "has been failing"
+        )
     report.checked = checker.checked
     return result, report
 

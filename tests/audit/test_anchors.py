@@ -171,6 +171,16 @@ class TestAnchorsAgainstTheDatabase:
         events(2, start=3)
         assert "verified: 5 events; 1 of 1 anchors matched" in verify_command()
 
+    def test_a_removed_anchor_file_is_a_finding(self, anchored: Path) -> None:
+        """The insider also deletes the anchor file: a long unanchored tail is reported
+        (more than twice ANCHOR_EVERY_EVENTS, 3 here), a short one is normal."""
+        events(6)
+        assert "verified: 6 events" in verify_command()
+        events(1, start=6)
+        anchors.publish()
+        anchored.unlink()
+        assert "events 1..7 are not anchored" in refused()
+
     def test_tampered_events_are_never_anchored(self, anchored: Path) -> None:
         events(3)
         raw_update(2, "reason", "edited")
