@@ -33,6 +33,7 @@ nor counted.
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 import statistics
@@ -47,6 +48,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench
 sys.path.insert(0, str(_ROOT))
 
 from bench.common import machine, print_table, setup_django  # noqa: E402
+from bench.signin import forged_provider  # noqa: E402  the forged provider signin.py uses
 
 ROUNDS = 7
 NUMBER = 20  # sign-ins per round and case
@@ -66,10 +68,6 @@ CASES = (BASELINE, ON, OFF, ROTATING)
 
 
 def main() -> int:
-    import argparse
-
-    from bench.signin import _serve_forge  # the forged provider bench/signin.py uses
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rate", type=float, default=RATE,
                         help=f"junk callbacks per second (0: flat out; default {RATE:g})")
@@ -77,22 +75,8 @@ def main() -> int:
                         help="flood from a thread of this process (shares the GIL)")
     args = parser.parse_args()
 
-    ctx = multiprocessing.get_context("spawn")
-    parent_conn, child_conn = ctx.Pipe()
-    child = ctx.Process(target=_serve_forge, args=(child_conn,), daemon=True)
-    child.start()
-    try:
-        issuer = parent_conn.recv()
-        os.environ["BENCH_SSO_ISSUER"] = issuer
+    with forged_provider() as issuer:
         return run(issuer, thread=args.thread, rate=args.rate)
-    finally:
-        try:
-            parent_conn.send("stop")
-        except OSError:
-            pass
-        child.join(timeout=5)
-        if child.is_alive():
-            child.terminate()
 
 
 def address(n: int, *, rotating: bool) -> str:

@@ -16,10 +16,12 @@ Run from the repository root: ``python bench/signin.py``. Nothing here asserts a
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -62,7 +64,10 @@ def _serve_forge(conn) -> None:
     forge.stop()
 
 
-def main() -> None:
+@contextlib.contextmanager
+def forged_provider() -> Iterator[str]:
+    """The forged provider in a child process for the ``with`` block; yields its issuer
+    (also set as ``BENCH_SSO_ISSUER`` for bench/settings.py)."""
     ctx = multiprocessing.get_context("spawn")
     parent_conn, child_conn = ctx.Pipe()
     child = ctx.Process(target=_serve_forge, args=(child_conn,), daemon=True)
@@ -70,7 +75,7 @@ def main() -> None:
     try:
         issuer = parent_conn.recv()
         os.environ["BENCH_SSO_ISSUER"] = issuer
-        run(issuer)
+        yield issuer
     finally:
         try:
             parent_conn.send("stop")
@@ -79,6 +84,11 @@ def main() -> None:
         child.join(timeout=5)
         if child.is_alive():
             child.terminate()
+
+
+def main() -> None:
+    with forged_provider() as issuer:
+        run(issuer)
 
 
 def run(issuer: str) -> None:

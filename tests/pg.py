@@ -32,6 +32,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -163,15 +164,27 @@ class PostgresServer:
             connect_timeout=10,
         )
 
-    def create_database(self, name: str, *, template: str | None = None) -> None:
-        """``CREATE DATABASE name`` (as a copy of ``template`` when given)."""
+    def create_database(self, name: str, *, template: str | None = None,
+                        owner: str | None = None) -> None:
+        """``CREATE DATABASE name`` (owned by ``owner``, a copy of ``template``, when given)."""
         from psycopg import sql
 
         query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if owner:
+            query = sql.SQL("{} OWNER {}").format(query, sql.Identifier(owner))
         if template:
             query = sql.SQL("{} TEMPLATE {}").format(query, sql.Identifier(template))
         with self.connect("postgres") as conn:
             conn.execute(query)
+
+    @contextlib.contextmanager
+    def copy_of(self, template: str, name: str, *, owner: str | None = None) -> Iterator[str]:
+        """A database ``name`` copied from ``template`` for one test, dropped after it."""
+        self.create_database(name, template=template, owner=owner)
+        try:
+            yield name
+        finally:
+            self.drop_database(name)
 
     def drop_database(self, name: str) -> None:
         from psycopg import sql

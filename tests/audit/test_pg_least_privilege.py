@@ -157,14 +157,6 @@ def apply_grants(pg: PostgresServer, dbname: str) -> None:
         conn.execute(sql)
 
 
-def create_database(pg: PostgresServer, name: str, template: str | None = None) -> None:
-    sql = f"CREATE DATABASE {name} OWNER {OWNER}"
-    if template:
-        sql += f" TEMPLATE {template}"
-    with pg.connect("postgres") as conn:
-        conn.execute(sql)
-
-
 # --- fixtures --------------------------------------------------------------------------
 
 
@@ -179,7 +171,7 @@ def pg() -> Iterator[PostgresServer]:
 
 
 def _template(pg: PostgresServer, name: str, template: str | None = None) -> str:
-    create_database(pg, name, template)
+    pg.create_database(name, template=template, owner=OWNER)
     return name
 
 
@@ -239,12 +231,8 @@ def broad(pg: PostgresServer, migrated: str) -> str:
 
 
 def _clone(pg: PostgresServer, template: str) -> Iterator[str]:
-    name = f"lp_{next(_db_names)}"
-    create_database(pg, name, template)
-    try:
+    with pg.copy_of(template, f"lp_{next(_db_names)}", owner=OWNER) as name:
         yield name
-    finally:
-        pg.drop_database(name)
 
 
 @pytest.fixture

@@ -166,12 +166,8 @@ def seeded(pg: PostgresServer, migrated: str) -> str:
 
 
 def _clone(pg: PostgresServer, template: str) -> Iterator[str]:
-    name = f"audit_{next(_db_names)}"
-    pg.create_database(name, template=template)
-    try:
+    with pg.copy_of(template, f"audit_{next(_db_names)}") as name:
         yield name
-    finally:
-        pg.drop_database(name)
 
 
 @pytest.fixture
